@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "pgvault",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "pgvault", targets: ["pgvault"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CLibArchive", path: "Sources/CLibArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+
+        .target(name: "VaultCore", swiftSettings: strict),
+        .target(name: "VaultStorage", dependencies: ["VaultCore"], swiftSettings: strict),
+        .target(name: "VaultFormat", dependencies: [
+            "VaultCore", "VaultStorage", "CZstd",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .target(name: "VaultPostgres", dependencies: [
+            "VaultCore", "CLibPQ",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .target(name: "VaultArchive", dependencies: [
+            "VaultCore", "VaultFormat", "CLibArchive",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
+        .target(name: "VaultCommands", dependencies: [
+            "VaultCore", "VaultStorage", "VaultFormat", "VaultPostgres", "VaultArchive",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "pgvault", dependencies: ["VaultCommands"], swiftSettings: strict),
+
+        .target(name: "VaultTestSupport", dependencies: ["VaultCore", "VaultStorage"],
+                path: "Tests/VaultTestSupport", swiftSettings: strict),
+        .testTarget(name: "VaultCoreTests", dependencies: ["VaultCore", "VaultTestSupport"], swiftSettings: strict),
+        .testTarget(name: "VaultStorageTests", dependencies: ["VaultStorage", "VaultTestSupport"], swiftSettings: strict),
+        .testTarget(name: "VaultFormatTests", dependencies: [
+            "VaultFormat", "VaultStorage", "VaultTestSupport",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
+        .testTarget(name: "VaultPostgresTests", dependencies: ["VaultPostgres", "VaultTestSupport"], swiftSettings: strict),
+        .testTarget(name: "VaultArchiveTests", dependencies: ["VaultArchive", "VaultFormat", "VaultTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["VaultTestSupport", "VaultCore", "pgvault"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,1 @@
+public enum PGVaultCommand { public static func entry() {} }

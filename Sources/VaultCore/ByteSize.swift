@@ -1,0 +1,45 @@
+/// Byte sizes as users write them: `1TiB`, `500MB`, `64k`, `1048576`.
+/// SI suffixes (kB, MB, GB, TB) are powers of 1000, IEC suffixes (KiB, MiB, GiB, TiB) powers of
+/// 1024; a bare `K`/`M`/`G`/`T` is taken as IEC (the convention of pg and GNU tools).
+public enum ByteSize {
+    public static func parse(_ text: String) -> Int64? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        guard !t.isEmpty else { return nil }
+        var digits = ""
+        var rest = Substring(t)
+        while let c = rest.first, c.isNumber || c == "." {
+            digits.append(c); rest = rest.dropFirst()
+        }
+        guard let value = Double(digits), value >= 0 else { return nil }
+        let unit = rest.trimmingCharacters(in: .whitespaces).lowercased()
+        let mult: Double
+        switch unit {
+        case "", "b": mult = 1
+        case "kb": mult = 1e3
+        case "mb": mult = 1e6
+        case "gb": mult = 1e9
+        case "tb": mult = 1e12
+        case "k", "kib": mult = 1024
+        case "m", "mib": mult = 1024 * 1024
+        case "g", "gib": mult = 1024 * 1024 * 1024
+        case "t", "tib": mult = 1024 * 1024 * 1024 * 1024
+        default: return nil
+        }
+        let r = value * mult
+        guard r < 9.2e18 else { return nil }
+        return Int64(r.rounded())
+    }
+
+    /// Human form with IEC units: `1.5 GiB`, `812 B`.
+    public static func format(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+        var v = Double(bytes)
+        var i = 0
+        while abs(v) >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+        if i == 0 { return "\(bytes) B" }
+        let rounded = (v * 10).rounded() / 10
+        return "\(rounded) \(units[i])"
+    }
+}
+
+import Foundation

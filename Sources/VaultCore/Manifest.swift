@@ -1,0 +1,178 @@
+public import Foundation
+
+/// One chunk of a file, in file order.
+public struct ChunkRef: Codable, Equatable, Sendable {
+    /// Lowercase hex SHA-256 of the chunk's plaintext; also its object name.
+    public var id: String
+    /// Plaintext length in bytes.
+    public var size: Int
+    public init(id: String, size: Int) { self.id = id; self.size = size }
+}
+
+public enum FileKind: String, Codable, Sendable {
+    /// `pg_dump -Fc -Z0` output of one database.
+    case dump
+    /// CREATE DATABASE, ACL and per-database settings of one database.
+    case databaseSQL = "database-sql"
+    /// `pg_dumpall --roles-only`.
+    case roles
+    /// `pg_dumpall --tablespaces-only`.
+    case tablespaces
+}
+
+/// One restorable file of a recovery point.
+public struct FileEntry: Codable, Equatable, Sendable {
+    /// File name used by restore-as-files (escaped, see `FileNames`).
+    public var path: String
+    public var kind: FileKind
+    /// The database this file belongs to (original, unescaped name), nil for cluster globals.
+    public var database: String?
+    public var size: Int64
+    /// Lowercase hex SHA-256 of the whole file.
+    public var sha256: String
+    public var chunks: [ChunkRef]
+    public init(path: String, kind: FileKind, database: String?, size: Int64, sha256: String, chunks: [ChunkRef]) {
+        self.path = path; self.kind = kind; self.database = database; self.size = size
+        self.sha256 = sha256; self.chunks = chunks
+    }
+}
+
+public enum DatabaseOutcome: String, Codable, Sendable {
+    case ok
+    /// Refused before dumping by a limit check.
+    case refused
+    /// pg_dump or the pipeline failed.
+    case failed
+}
+
+public struct DatabaseRecord: Codable, Equatable, Sendable {
+    public var name: String
+    public var outcome: DatabaseOutcome
+    /// `pg_database_size` at preflight.
+    public var sizeBytes: Int64?
+    /// Largest bytea value found at preflight, and where.
+    public var largestBytea: Int64?
+    public var largestByteaColumn: String?
+    public var dumpFile: String?
+    public var databaseSQLFile: String?
+    public var error: ErrorRecord?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// Whether pg_dump ran with a snapshot exported by the preflight connection.
+    public var snapshot: Bool?
+    public init(name: String, outcome: DatabaseOutcome) { self.name = name; self.outcome = outcome }
+}
+
+public struct ServerInfo: Codable, Equatable, Sendable {
+    /// The name given with --server-name, or host:port.
+    public var name: String
+    public var host: String?
+    public var port: String?
+    /// `server_version` as the server reports it.
+    public var version: String
+    /// `server_version_num`.
+    public var versionNum: Int
+    public init(name: String, host: String?, port: String?, version: String, versionNum: Int) {
+        self.name = name; self.host = host; self.port = port; self.version = version; self.versionNum = versionNum
+    }
+    public var major: Int { versionNum / 10000 }
+}
+
+public enum PointStatus: String, Codable, Sendable {
+    /// Every database was dumped.
+    case ok
+    /// Some databases were refused or failed; the others are in the point.
+    case partial
+    /// No database could be dumped (only the globals, if any, are in the point).
+    case failed
+}
+
+public struct PointStats: Codable, Equatable, Sendable {
+    /// Bytes of all files (what restore writes).
+    public var logicalBytes: Int64
+    /// Bytes of chunk objects this point added to the vault (encoded, after dedup).
+    public var storedBytes: Int64
+    public var chunks: Int
+    public var newChunks: Int
+    public init(logicalBytes: Int64 = 0, storedBytes: Int64 = 0, chunks: Int = 0, newChunks: Int = 0) {
+        self.logicalBytes = logicalBytes; self.storedBytes = storedBytes; self.chunks = chunks; self.newChunks = newChunks
+    }
+}
+
+public struct Limits: Codable, Equatable, Sendable {
+    public static let defaultMaxDatabaseSize: Int64 = 1 << 40           // 1 TiB
+    public static let defaultMaxByteaValue: Int64 = 500 * 1_000_000     // 500 MB
+    public var maxDatabaseSize: Int64
+    public var maxByteaValue: Int64
+    public init(maxDatabaseSize: Int64 = Limits.defaultMaxDatabaseSize,
+                maxByteaValue: Int64 = Limits.defaultMaxByteaValue) {
+        self.maxDatabaseSize = maxDatabaseSize; self.maxByteaValue = maxByteaValue
+    }
+}
+
+/// The immutable record of one recovery point (`points/<id>.json`). Written once, last.
+public struct Manifest: Codable, Equatable, Sendable {
+    public static let currentFormat = 1
+    public var format: Int
+    public var id: String
+    public var vaultId: String
+    public var jobId: String
+    public var server: ServerInfo
+    public var pgDumpVersion: String
+    public var pgVaultVersion: String
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var status: PointStatus
+    public var limits: Limits
+    public var databases: [DatabaseRecord]
+    public var files: [FileEntry]
+    public var stats: PointStats
+
+    public init(id: String, vaultId: String, jobId: String, server: ServerInfo, pgDumpVersion: String,
+                pgVaultVersion: String, startedAt: Date, finishedAt: Date, status: PointStatus,
+                limits: Limits, databases: [DatabaseRecord], files: [FileEntry], stats: PointStats) {
+        self.format = Manifest.currentFormat
+        self.id = id; self.vaultId = vaultId; self.jobId = jobId; self.server = server
+        self.pgDumpVersion = pgDumpVersion; self.pgVaultVersion = pgVaultVersion
+        self.startedAt = startedAt; self.finishedAt = finishedAt; self.status = status
+        self.limits = limits; self.databases = databases; self.files = files; self.stats = stats
+    }
+}
+
+/// JSON as pgvault writes it everywhere: sorted keys, RFC 3339 dates with milliseconds.
+public enum VaultJSON {
+    public static func encoder(pretty: Bool = true) -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .custom { date, enc in
+            var c = enc.singleValueContainer()
+            try c.encode(Timestamp.rfc3339(date))
+        }
+        return e
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { dec in
+            let c = try dec.singleValueContainer()
+            let s = try c.decode(String.self)
+            guard let date = Timestamp.parse(s) else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "not an RFC 3339 date: \(s)")
+            }
+            return date
+        }
+        return d
+    }
+
+    public static func encode<T: Encodable>(_ value: T, pretty: Bool = true) throws -> Data {
+        try encoder(pretty: pretty).encode(value)
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data, what: String) throws -> T {
+        do { return try decoder().decode(type, from: data) }
+        catch {
+            throw VaultError(.corrupt, "\(what) is not valid pgvault JSON; the vault may be damaged or written by a newer pgvault.",
+                             cause: String(describing: error), location: what)
+        }
+    }
+}

@@ -1,0 +1,8 @@
+import VaultCommands
+
+@main
+struct Main {
+    static func main() {
+        PGVaultCommand.entry()
+    }
+}
