@@ -26,8 +26,10 @@ let package = Package(
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
                        providers: [.apt(["libzstd-dev"])]),
 
+        .target(name: "CSystemShims"),
+
         .target(name: "VaultCore", swiftSettings: strict),
-        .target(name: "VaultStorage", dependencies: ["VaultCore"], swiftSettings: strict),
+        .target(name: "VaultStorage", dependencies: ["VaultCore", "CSystemShims"], swiftSettings: strict),
         .target(name: "VaultFormat", dependencies: [
             "VaultCore", "VaultStorage", "CZstd",
             .product(name: "Crypto", package: "swift-crypto"),

@@ -1,0 +1,20 @@
+#define _GNU_SOURCE
+#include <unistd.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <errno.h>
+#include <sys/syscall.h>
+#include "pgv_shims.h"
+
+int pgv_syncfs(int fd) { return syncfs(fd); }
+
+int pgv_rename_noreplace(const char *from, const char *to) {
+#ifdef SYS_renameat2
+    long r = syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */);
+    if (r == 0) return 0;
+    if (errno != ENOSYS && errno != EINVAL) return -1;
+#endif
+    /* Fallback: link() never replaces; then drop the old name. */
+    if (link(from, to) != 0) return -1;
+    return unlink(from);
+}

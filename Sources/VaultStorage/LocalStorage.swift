@@ -1,0 +1,170 @@
+public import Foundation
+import CSystemShims
+import VaultCore
+
+/// The filesystem driver: one file per object under `root`, directories 0700, files 0600.
+///
+/// A `put` writes `.tmp-<random>` beside the final name and then links it into place
+/// (`createOnly`: `link(2)` fails with EEXIST when the key is taken, so exactly one racing
+/// writer wins) or renames it (`replace`). `sync()` is `syncfs(2)` on the vault's filesystem,
+/// one barrier for all chunks of a point instead of an fsync per chunk.
+public final class LocalStorage: Storage, @unchecked Sendable {
+    public let root: String
+    public var location: String { root }
+    private let fileMode: mode_t
+    private let dirMode: mode_t
+
+    public init(root: String, fileMode: mode_t = 0o600, dirMode: mode_t = 0o700) {
+        var r = root
+        while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
+        self.root = r
+        self.fileMode = fileMode
+        self.dirMode = dirMode
+    }
+
+    private func path(_ key: String) -> String { root + "/" + key }
+
+    /// Creates `root` (and parents) if missing.
+    public func createRoot() throws {
+        try makeDirectories(root)
+    }
+
+    private func makeDirectories(_ dir: String) throws {
+        var st = stat()
+        if stat(dir, &st) == 0 {
+            if (st.st_mode & S_IFMT) == S_IFDIR { return }
+            throw VaultError(.io, "\(dir) exists and is not a directory", location: dir)
+        }
+        let parent = (dir as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != dir { try makeDirectories(parent) }
+        if mkdir(dir, dirMode) != 0 && errno != EEXIST {
+            throw VaultError.posix("mkdir", path: dir, errno: errno)
+        }
+    }
+
+    public func put(_ key: String, _ data: Data, mode: PutMode) throws {
+        try StorageKey.validate(key)
+        let final = path(key)
+        let dir = (final as NSString).deletingLastPathComponent
+        try makeDirectories(dir)
+        let tmp = dir + "/.tmp-" + Identifier.randomHex(8)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, fileMode)
+        guard fd >= 0 else { throw VaultError.posix("create", path: tmp, errno: errno) }
+        var ok = false
+        defer { if !ok { unlink(tmp) } }
+        do {
+            defer { close(fd) }
+            try data.withUnsafeBytes { raw in
+                var off = 0
+                while off < raw.count {
+                    let n = write(fd, raw.baseAddress!.advanced(by: off), raw.count - off)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw VaultError.posix("write", path: final, errno: errno)
+                    }
+                    off += n
+                }
+            }
+        }
+        switch mode {
+        case .createOnly:
+            if link(tmp, final) != 0 {
+                let e = errno
+                if e == EEXIST {
+                    throw VaultError(.objectExists, "object \(key) already exists", location: final)
+                }
+                throw VaultError.posix("link", path: final, errno: e)
+            }
+            unlink(tmp)
+        case .replace:
+            if rename(tmp, final) != 0 { throw VaultError.posix("rename", path: final, errno: errno) }
+        }
+        ok = true
+    }
+
+    public func get(_ key: String) throws -> Data {
+        try StorageKey.validate(key)
+        let p = path(key)
+        let fd = open(p, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            if e == ENOENT {
+                throw VaultError(.objectMissing, "object \(key) is missing from the vault at \(root)", location: p)
+            }
+            throw VaultError.posix("open", path: p, errno: e)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw VaultError.posix("stat", path: p, errno: errno) }
+        var data = Data(count: Int(st.st_size))
+        let size = data.count
+        try data.withUnsafeMutableBytes { raw in
+            var off = 0
+            while off < size {
+                let n = read(fd, raw.baseAddress!.advanced(by: off), size - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw VaultError.posix("read", path: p, errno: errno)
+                }
+                if n == 0 { break }
+                off += n
+            }
+            if off != size { throw VaultError(.io, "short read of \(p)", location: p) }
+        }
+        return data
+    }
+
+    public func exists(_ key: String) throws -> Bool {
+        try StorageKey.validate(key)
+        var st = stat()
+        if stat(path(key), &st) == 0 { return true }
+        if errno == ENOENT || errno == ENOTDIR { return false }
+        throw VaultError.posix("stat", path: path(key), errno: errno)
+    }
+
+    public func list(prefix: String) throws -> [ObjectInfo] {
+        // Walk the deepest directory named by the prefix, then filter.
+        let dirPart: String
+        if let slash = prefix.lastIndex(of: "/") { dirPart = String(prefix[..<slash]) } else { dirPart = "" }
+        var out: [ObjectInfo] = []
+        try walk(dirPart, into: &out)
+        return out.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
+    }
+
+    private func walk(_ rel: String, into out: inout [ObjectInfo]) throws {
+        let dirPath = rel.isEmpty ? root : path(rel)
+        guard let d = opendir(dirPath) else {
+            if errno == ENOENT || errno == ENOTDIR { return }
+            throw VaultError.posix("opendir", path: dirPath, errno: errno)
+        }
+        defer { closedir(d) }
+        while let ent = readdir(d) {
+            let name = withUnsafePointer(to: ent.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name == "." || name == ".." || name.hasPrefix(".tmp-") { continue }
+            let key = rel.isEmpty ? name : rel + "/" + name
+            var st = stat()
+            guard lstat(path(key), &st) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                try walk(key, into: &out)
+            } else if (st.st_mode & S_IFMT) == S_IFREG {
+                out.append(ObjectInfo(key: key, size: Int64(st.st_size)))
+            }
+        }
+    }
+
+    public func delete(_ key: String) throws {
+        try StorageKey.validate(key)
+        if unlink(path(key)) != 0 && errno != ENOENT {
+            throw VaultError.posix("unlink", path: path(key), errno: errno)
+        }
+    }
+
+    public func sync() throws {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw VaultError.posix("open", path: root, errno: errno) }
+        defer { close(fd) }
+        if pgv_syncfs(fd) != 0 { throw VaultError.posix("syncfs", path: root, errno: errno) }
+    }
+}

@@ -1,0 +1,55 @@
+public import Foundation
+import VaultCore
+
+/// One stored object as a listing reports it.
+public struct ObjectInfo: Sendable, Equatable {
+    public var key: String
+    public var size: Int64
+    public init(key: String, size: Int64) { self.key = key; self.size = size }
+}
+
+public enum PutMode: Sendable {
+    /// Create the object; fail with `.objectExists` when the key is taken (write-once objects,
+    /// sequence numbers, leases). Atomic: two writers racing for one key, exactly one wins.
+    case createOnly
+    /// Create or atomically replace the object (mutable records such as job progress).
+    case replace
+}
+
+/// The storage protocol every vault driver implements (memory, local filesystem, later S3).
+///
+/// Keys are relative, `/`-separated paths of ASCII letters, digits and `._-` (no empty
+/// segment, no `.` or `..`). A `put` is atomic: readers see the whole object or none of it.
+/// Objects are not guaranteed durable until `sync()` returns; the write-order rules of
+/// vault/FORMAT.md call `sync()` before a manifest is written and after it.
+public protocol Storage: Sendable {
+    /// Where the vault lives, for messages (a path or URL; never a secret).
+    var location: String { get }
+    func put(_ key: String, _ data: Data, mode: PutMode) throws
+    /// The whole object; `.objectMissing` when absent.
+    func get(_ key: String) throws -> Data
+    func exists(_ key: String) throws -> Bool
+    /// Every object whose key starts with `prefix`, sorted by key.
+    func list(prefix: String) throws -> [ObjectInfo]
+    /// Removes the object; removing a missing key is not an error.
+    func delete(_ key: String) throws
+    /// Durability barrier: every `put` that returned before is on stable storage afterwards.
+    func sync() throws
+}
+
+public enum StorageKey {
+    /// Validates a key; throws `.invalidArgument` for keys the contract does not allow.
+    public static func validate(_ key: String) throws {
+        let segments = key.split(separator: "/", omittingEmptySubsequences: false)
+        let ok = !key.isEmpty && segments.allSatisfy { seg in
+            !seg.isEmpty && seg != "." && seg != ".." &&
+            seg.utf8.allSatisfy { b in
+                (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) ||
+                b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "-")
+            }
+        }
+        guard ok else {
+            throw VaultError(.invalidArgument, "invalid storage key \"\(key)\"", location: key)
+        }
+    }
+}
