@@ -36,6 +36,11 @@ public enum Timestamp {
         return iso.date(from: text) ?? isoPlain.date(from: text)
     }
 
+    /// `date` rounded down to the millisecond, the precision pgvault's JSON keeps.
+    public static func millis(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+    }
+
     /// `20261125T165226Z`
     public static func compact(_ date: Date) -> String {
         var t = time_t(date.timeIntervalSince1970)

@@ -1,0 +1,122 @@
+public import Foundation
+import CZstd
+import Crypto
+import VaultCore
+
+/// Chunk objects (`chunks/<id[0..2]>/<id>`): a 12-byte header then the payload.
+///
+///     offset size  field
+///     0      4     magic "PGVC"
+///     4      1     header version (1)
+///     5      1     codec: 0 = stored as is, 1 = zstd frame
+///     6      2     reserved, zero
+///     8      4     plaintext length, unsigned little-endian
+///     12     ...   payload
+///
+/// The id is the lowercase hex SHA-256 of the plaintext; decoding always re-hashes.
+public enum ChunkCodec {
+    public static let magic: [UInt8] = Array("PGVC".utf8)
+    public static let headerSize = 12
+
+    public enum Codec: UInt8, Sendable { case stored = 0, zstd = 1 }
+
+    public static func key(for id: String) -> String {
+        "chunks/\(id.prefix(2))/\(id)"
+    }
+
+    public static func sha256Hex(_ bytes: UnsafeRawBufferPointer) -> String {
+        Hex.encode(SHA256.hash(data: bytes))
+    }
+
+    static func header(codec: Codec, length: Int) -> [UInt8] {
+        let l = UInt32(length)
+        return magic + [1, codec.rawValue, 0, 0,
+                        UInt8(l & 0xff), UInt8((l >> 8) & 0xff), UInt8((l >> 16) & 0xff), UInt8(l >> 24)]
+    }
+
+    /// Decodes and verifies a chunk object; `.corrupt` names the chunk when anything is off.
+    public static func decode(_ object: Data, id: String, expectedSize: Int?, decompressor: Decompressor) throws -> Data {
+        func corrupt(_ why: String) -> VaultError {
+            VaultError(.corrupt, "chunk \(id) is damaged (\(why)); the files that use it cannot be restored from this vault. Run a new backup; restore from a copy of the vault if you have one.",
+                       location: key(for: id))
+        }
+        guard object.count >= headerSize else { throw corrupt("object of \(object.count) bytes is shorter than its header") }
+        let h = [UInt8](object.prefix(headerSize))
+        guard Array(h[0..<4]) == magic else { throw corrupt("bad magic") }
+        guard h[4] == 1 else { throw corrupt("unknown header version \(h[4])") }
+        let length = Int(h[8]) | Int(h[9]) << 8 | Int(h[10]) << 16 | Int(h[11]) << 24
+        if let expectedSize, expectedSize != length { throw corrupt("length \(length) where the manifest says \(expectedSize)") }
+        let payload = object.dropFirst(headerSize)
+        let plain: Data
+        switch Codec(rawValue: h[5]) {
+        case .stored?:
+            plain = Data(payload)
+        case .zstd?:
+            do { plain = try decompressor.decompress(payload, length: length) }
+            catch { throw corrupt("zstd: \(error)") }
+        case nil:
+            throw corrupt("unknown codec \(h[5])")
+        }
+        guard plain.count == length else { throw corrupt("decoded \(plain.count) bytes, expected \(length)") }
+        let actual = plain.withUnsafeBytes { sha256Hex($0) }
+        guard actual == id else { throw corrupt("content hash is \(actual)") }
+        return plain
+    }
+}
+
+/// A reusable zstd compression context. One per thread.
+public final class Compressor: @unchecked Sendable {
+    private let cctx: OpaquePointer
+    private var out: [UInt8] = []
+    public let level: Int32
+
+    public init(level: Int32) {
+        guard let c = ZSTD_createCCtx() else { fatalError("ZSTD_createCCtx failed: out of memory") }
+        cctx = c
+        self.level = level
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)
+    }
+    deinit { ZSTD_freeCCtx(cctx) }
+
+    /// Encodes a chunk object: zstd when it saves space, stored otherwise.
+    public func encode(_ plain: UnsafeRawBufferPointer) -> Data {
+        let bound = ZSTD_compressBound(plain.count)
+        if out.count < bound { out = [UInt8](repeating: 0, count: bound) }
+        let n = out.withUnsafeMutableBytes { o in
+            ZSTD_compress2(cctx, o.baseAddress, o.count, plain.baseAddress, plain.count)
+        }
+        var data = Data(capacity: ChunkCodec.headerSize + min(plain.count, n))
+        if ZSTD_isError(n) == 0 && n < plain.count {
+            data.append(contentsOf: ChunkCodec.header(codec: .zstd, length: plain.count))
+            out.withUnsafeBytes { data.append(contentsOf: $0.prefix(n)) }
+        } else {
+            data.append(contentsOf: ChunkCodec.header(codec: .stored, length: plain.count))
+            data.append(contentsOf: plain)
+        }
+        return data
+    }
+}
+
+public final class Decompressor: @unchecked Sendable {
+    private let dctx: OpaquePointer
+    public init() {
+        guard let d = ZSTD_createDCtx() else { fatalError("ZSTD_createDCtx failed: out of memory") }
+        dctx = d
+    }
+    deinit { ZSTD_freeDCtx(dctx) }
+
+    struct ZstdError: Error, CustomStringConvertible { let description: String }
+
+    func decompress(_ payload: Data, length: Int) throws -> Data {
+        var plain = Data(count: length)
+        let n = plain.withUnsafeMutableBytes { o in
+            payload.withUnsafeBytes { i in
+                ZSTD_decompressDCtx(dctx, o.baseAddress, o.count, i.baseAddress, i.count)
+            }
+        }
+        if ZSTD_isError(n) != 0 { throw ZstdError(description: String(cString: ZSTD_getErrorName(n))) }
+        guard n == length else { throw ZstdError(description: "frame holds \(n) bytes") }
+        return plain
+    }
+}

@@ -1,0 +1,81 @@
+/// Content-defined chunking (FastCDC-style gear hash with normalized chunking).
+///
+/// Boundaries depend only on the bytes around them, so inserting or removing bytes early in
+/// a dump moves only the boundaries near the edit; later chunks keep their ids and dedup.
+/// Parameters are recorded in vault.json (`chunker`); a vault always cuts with its own.
+public struct ChunkerParams: Codable, Equatable, Sendable {
+    public var algorithm: String
+    public var minSize: Int
+    public var avgSize: Int
+    public var maxSize: Int
+    public var seed: UInt64
+
+    public static let v1 = ChunkerParams(algorithm: "gear-fastcdc-v1", minSize: 512 * 1024,
+                                         avgSize: 1024 * 1024, maxSize: 8 * 1024 * 1024,
+                                         seed: 0x7067_7661_756c_7431)  // "pgvault1"
+
+    public init(algorithm: String, minSize: Int, avgSize: Int, maxSize: Int, seed: UInt64) {
+        self.algorithm = algorithm; self.minSize = minSize; self.avgSize = avgSize
+        self.maxSize = maxSize; self.seed = seed
+    }
+}
+
+public struct Chunker: Sendable {
+    public let params: ChunkerParams
+    private let gear: [UInt64]
+    private let maskSmall: UInt64
+    private let maskLarge: UInt64
+
+    public init(_ params: ChunkerParams) {
+        self.params = params
+        // Gear table from splitmix64(seed): fixed for a vault, documented in FORMAT.md.
+        var state = params.seed
+        var g = [UInt64](repeating: 0, count: 256)
+        for i in 0..<256 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            g[i] = z ^ (z >> 31)
+        }
+        gear = g
+        // Normalized chunking (level 2): a harder mask before the average size, an easier one
+        // after. The gear hash shifts left, so the high bits carry the most context: use them.
+        let bits = max(1, Int(Double(params.avgSize).log2Rounded))
+        maskSmall = ~UInt64(0) << UInt64(64 - min(63, bits + 2))
+        maskLarge = ~UInt64(0) << UInt64(64 - max(1, bits - 2))
+    }
+
+    /// Length of the next chunk at the start of `data`. With `final == false` the caller
+    /// must pass at least `maxSize` bytes (or everything that is left).
+    public func cut(_ data: UnsafeRawBufferPointer) -> Int {
+        let n = data.count
+        if n <= params.minSize { return n }
+        let limit = min(n, params.maxSize)
+        let normal = min(limit, params.avgSize)
+        var fp: UInt64 = 0
+        var i = params.minSize
+        return gear.withUnsafeBufferPointer { g -> Int in
+            let p = data.bindMemory(to: UInt8.self)
+            while i < normal {
+                fp = (fp << 1) &+ g[Int(p[i])]
+                if fp & maskSmall == 0 { return i + 1 }
+                i += 1
+            }
+            while i < limit {
+                fp = (fp << 1) &+ g[Int(p[i])]
+                if fp & maskLarge == 0 { return i + 1 }
+                i += 1
+            }
+            return limit
+        }
+    }
+}
+
+extension Double {
+    fileprivate var log2Rounded: Double {
+        var v = self, b = 0.0
+        while v >= 2 { v /= 2; b += 1 }
+        return b
+    }
+}

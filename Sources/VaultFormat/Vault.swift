@@ -1,0 +1,144 @@
+public import Foundation
+public import VaultCore
+public import VaultStorage
+
+public let pgVaultVersion = "0.1.0"
+
+/// `vault.json`: what a reader needs to know before it touches anything else.
+public struct VaultConfig: Codable, Equatable, Sendable {
+    public static let currentFormat = 1
+    public var format: Int
+    public var kind: String
+    public var id: String
+    public var createdAt: Date
+    public var createdBy: String
+    public var chunker: ChunkerParams
+    public var compression: CompressionParams
+
+    public struct CompressionParams: Codable, Equatable, Sendable {
+        public var codec: String
+        public var level: Int32
+    }
+}
+
+/// An open vault: its storage, its configuration and the operations every command shares.
+public struct Vault: Sendable {
+    public let storage: any Storage
+    public let config: VaultConfig
+    public static let configKey = "vault.json"
+
+    /// Creates a new vault. Refuses an existing vault and a non-empty non-vault location.
+    public static func create(storage: any Storage, now: Date = Date()) throws -> Vault {
+        if try storage.exists(configKey) {
+            throw VaultError(.vaultExists, "\(storage.location) is already a pgvault vault; nothing was changed.",
+                             location: storage.location)
+        }
+        let existing = try storage.list(prefix: "")
+        if !existing.isEmpty {
+            throw VaultError(.targetExists, "\(storage.location) is not empty and not a vault: create the vault in a new or empty directory.",
+                             location: storage.location)
+        }
+        let config = VaultConfig(format: VaultConfig.currentFormat, kind: "pgvault-vault",
+                                 id: "vault-" + Identifier.randomHex(8), createdAt: Timestamp.millis(now),
+                                 createdBy: "pgvault \(pgVaultVersion)", chunker: .v1,
+                                 compression: .init(codec: "zstd", level: 1))
+        try storage.put(configKey, try VaultJSON.encode(config), mode: .createOnly)
+        try storage.sync()
+        return Vault(storage: storage, config: config)
+    }
+
+    /// Opens an existing vault; `.notAVault` (exit 10) when there is none at this location.
+    public static func open(storage: any Storage) throws -> Vault {
+        let data: Data
+        do { data = try storage.get(configKey) }
+        catch let e as VaultError where e.code == .objectMissing {
+            throw VaultError(.notAVault,
+                "\(storage.location) is not a pgvault vault (it has no vault.json). Create one with `pgvault init \(storage.location)`, or point --vault (or PGVAULT_VAULT) at an existing vault.",
+                location: storage.location)
+        }
+        let config = try VaultJSON.decode(VaultConfig.self, from: data, what: "\(storage.location)/vault.json")
+        guard config.kind == "pgvault-vault" else {
+            throw VaultError(.notAVault, "\(storage.location)/vault.json does not describe a pgvault vault.", location: storage.location)
+        }
+        guard config.format <= VaultConfig.currentFormat else {
+            throw VaultError(.unsupportedFormat,
+                "The vault at \(storage.location) uses format \(config.format); this pgvault (\(pgVaultVersion)) reads format \(VaultConfig.currentFormat) and older. Upgrade pgvault.",
+                location: storage.location)
+        }
+        return Vault(storage: storage, config: config)
+    }
+
+    public init(storage: any Storage, config: VaultConfig) {
+        self.storage = storage
+        self.config = config
+    }
+
+    // MARK: points
+
+    public static func pointKey(_ id: String) -> String { "points/\(id).json" }
+
+    /// Writes a recovery point's manifest: the last step of a backup. Chunks first (the caller
+    /// wrote them), then a durability barrier, then the manifest (create-only), then a barrier.
+    @discardableResult
+    public func commit(_ manifest: Manifest) throws -> Data {
+        let data = try VaultJSON.encode(manifest)
+        try storage.sync()
+        try storage.put(Vault.pointKey(manifest.id), data, mode: .createOnly)
+        try storage.sync()
+        return data
+    }
+
+    /// All recovery points, newest first. A manifest that does not decode is reported, not skipped.
+    public func points() throws -> [Manifest] {
+        var out: [Manifest] = []
+        for obj in try storage.list(prefix: "points/") where obj.key.hasSuffix(".json") {
+            out.append(try loadPoint(key: obj.key))
+        }
+        return out.sorted { ($0.startedAt, $0.id) > ($1.startedAt, $1.id) }
+    }
+
+    public func loadPoint(key: String) throws -> Manifest {
+        let data = try storage.get(key)
+        return try VaultJSON.decode(Manifest.self, from: data, what: key)
+    }
+
+    /// The raw manifest bytes (restore writes them out as manifest.json, unchanged).
+    public func manifestData(_ id: String) throws -> Data {
+        try storage.get(Vault.pointKey(id))
+    }
+
+    /// Resolves a point reference: an exact id, a unique prefix of one, or `latest`.
+    public func resolvePoint(_ ref: String) throws -> Manifest {
+        if ref != "latest", Self.isSafeId(ref), try storage.exists(Vault.pointKey(ref)) {
+            return try loadPoint(key: Vault.pointKey(ref))
+        }
+        let all = try points()
+        if ref == "latest" {
+            guard let p = all.first else {
+                throw VaultError(.pointNotFound, "The vault at \(storage.location) has no recovery points yet: run `pgvault backup` first.")
+            }
+            return p
+        }
+        let matches = all.filter { $0.id.hasPrefix(ref) }
+        if matches.count == 1 { return matches[0] }
+        if matches.isEmpty {
+            throw VaultError(.pointNotFound, "No recovery point \"\(ref)\" in the vault at \(storage.location). List them with `pgvault points`.",
+                             location: ref)
+        }
+        throw VaultError(.ambiguousPoint, "\"\(ref)\" matches \(matches.count) points (\(matches.prefix(5).map(\.id).joined(separator: ", "))); give more of the id.",
+                         location: ref)
+    }
+
+    static func isSafeId(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { b in
+            (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 95
+        }
+    }
+
+    // MARK: stored size
+
+    /// Bytes of all chunk objects in the vault.
+    public func storedChunkBytes() throws -> Int64 {
+        try storage.list(prefix: "chunks/").reduce(0) { $0 + $1.size }
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import Testing
+import VaultCore
+import VaultFormat
+import VaultStorage
+import VaultTestSupport
+
+/// Deterministic pseudo-random bytes that look a little like dump text (compressible).
+func dumpLike(_ count: Int, seed: UInt64) -> [UInt8] {
+    var s = seed
+    var out = [UInt8](repeating: 0, count: count)
+    let words: [[UInt8]] = ["INSERT ", "alpha\t", "1234\t", "beta\n", "\\N\t", "gamma ", "zeta\n"].map { Array($0.utf8) }
+    var i = 0
+    while i < count {
+        s = s &* 6364136223846793005 &+ 1442695040888963407
+        let w = words[Int(s >> 61) % words.count]
+        for b in w where i < count { out[i] = b; i += 1 }
+        if i < count { out[i] = UInt8(truncatingIfNeeded: s >> 33) | 0x20; i += 1 }
+    }
+    return out
+}
+
+let small = ChunkerParams(algorithm: "gear-fastcdc-v1", minSize: 2048, avgSize: 8192, maxSize: 65536, seed: 42)
+
+func cuts(_ data: [UInt8], _ params: ChunkerParams) -> [[UInt8]] {
+    let c = Chunker(params)
+    var out: [[UInt8]] = []
+    var pos = 0
+    data.withUnsafeBytes { raw in
+        while pos < raw.count {
+            let len = c.cut(UnsafeRawBufferPointer(rebasing: raw[pos..<min(raw.count, pos + params.maxSize)]))
+            out.append(Array(raw[pos..<(pos + len)]))
+            pos += len
+        }
+    }
+    return out
+}
+
+@Suite("Chunker")
+struct ChunkerTests {
+    @Test func chunksRespectBoundsAndReassemble() {
+        let data = dumpLike(2_000_000, seed: 1)
+        let pieces = cuts(data, small)
+        #expect(pieces.dropLast().allSatisfy { $0.count >= small.minSize && $0.count <= small.maxSize })
+        #expect(Array(pieces.joined()) == data)
+        let avg = data.count / pieces.count
+        #expect(avg > small.minSize && avg < small.maxSize / 2, "average chunk \(avg)")
+    }
+
+    @Test func boundariesStayPutWhenBytesAreInsertedEarly() {
+        let data = dumpLike(1_500_000, seed: 7)
+        var edited = data
+        edited.insert(contentsOf: Array("a few inserted bytes near the start".utf8), at: 5000)
+        let a = Set(cuts(data, small).map { ChunkCodec.sha256Hex($0.withUnsafeBytes { $0 }) })
+        let bPieces = cuts(edited, small)
+        let b = bPieces.map { p in p.withUnsafeBytes { ChunkCodec.sha256Hex($0) } }
+        let shared = b.filter { a.contains($0) }.count
+        // Only the chunks around the edit may change.
+        #expect(shared >= b.count - 3, "shared \(shared) of \(b.count)")
+    }
+
+    @Test func defaultParametersCutAroundOneMiB() {
+        let data = dumpLike(24 << 20, seed: 3)
+        let pieces = cuts(data, .v1)
+        let avg = data.count / pieces.count
+        #expect(avg >= 700 * 1024 && avg <= 2 * 1024 * 1024, "average \(avg)")
+    }
+}
+
+@Suite("Chunk codec")
+struct ChunkCodecTests {
+    @Test func roundTripCompressedAndStored() throws {
+        let c = Compressor(level: 1)
+        let d = Decompressor()
+        for data in [dumpLike(100_000, seed: 9), (0..<5000).map { _ in UInt8.random(in: 0...255) }, []] {
+            let id = data.withUnsafeBytes { ChunkCodec.sha256Hex($0) }
+            let obj = data.withUnsafeBytes { c.encode($0) }
+            #expect(Array(obj.prefix(4)) == Array("PGVC".utf8))
+            let back = try ChunkCodec.decode(obj, id: id, expectedSize: data.count, decompressor: d)
+            #expect(Array(back) == data)
+        }
+        let text = dumpLike(100_000, seed: 9)
+        let obj = text.withUnsafeBytes { c.encode($0) }
+        #expect(obj[5] == 1 && obj.count < text.count / 2, "dump-like text is stored zstd-compressed")
+    }
+
+    @Test func everyKindOfDamageIsDetectedAndNamesTheChunk() throws {
+        let c = Compressor(level: 1)
+        let data = dumpLike(50_000, seed: 5)
+        let id = data.withUnsafeBytes { ChunkCodec.sha256Hex($0) }
+        let good = data.withUnsafeBytes { c.encode($0) }
+        var flipped = good; flipped[good.count / 2] ^= 0x40
+        var badMagic = good; badMagic[0] = 0
+        let truncated = good.prefix(good.count - 10)
+        for bad in [flipped, badMagic, Data(truncated), Data(good.prefix(5))] {
+            #expect {
+                _ = try ChunkCodec.decode(bad, id: id, expectedSize: data.count, decompressor: Decompressor())
+            } throws: { e in
+                let v = e as? VaultError
+                return v?.code == .corrupt && (v?.message.contains(id) ?? false)
+            }
+        }
+    }
+}
+
+@Suite("File writer and reader")
+struct FileRoundTripTests {
+    @Test func streamsDedupsAndReadsBackVerified() throws {
+        let storage = MemoryStorage()
+        let vault = try Vault.create(storage: storage)
+        let store = ChunkStore(storage: storage)
+        let data = dumpLike(600_000, seed: 11)
+        func write(_ bytes: [UInt8]) throws -> FileEntry {
+            let w = FileWriter(store: store, chunker: Chunker(small), compressor: Compressor(level: 1))
+            var pos = 0
+            try w.consume { buf in
+                let n = min(buf.count, bytes.count - pos, 7777)
+                bytes.withUnsafeBytes { buf.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[pos..<(pos + n)])) }
+                pos += n
+                return n
+            }
+            let r = try w.finish()
+            return FileEntry(path: "x.dump", kind: .dump, database: "x", size: r.size, sha256: r.sha256, chunks: r.chunks)
+        }
+        let first = try write(data)
+        #expect(first.size == Int64(data.count))
+        #expect(first.sha256 == data.withUnsafeBytes { ChunkCodec.sha256Hex($0) })
+        let before = try vault.storedChunkBytes()
+        let second = try write(data)
+        #expect(second == first)
+        #expect(try vault.storedChunkBytes() == before, "an unchanged file adds no bytes")
+
+        var back = Data()
+        try FileReader(storage: storage).read(first) { back.append($0) }
+        #expect(Array(back) == data)
+
+        // Damage one chunk: the reader names the file and the chunk.
+        let victim = first.chunks[1].id
+        storage.tamper(ChunkCodec.key(for: victim)) { $0[$0.count - 3] ^= 1 }
+        #expect {
+            try FileReader(storage: storage).read(first) { _ in }
+        } throws: { e in
+            let m = (e as? VaultError)?.message ?? ""
+            return m.contains("x.dump") && m.contains("chunk 2 of") && m.contains(victim)
+        }
+        try storage.delete(ChunkCodec.key(for: victim))
+        #expect {
+            try FileReader(storage: storage).read(first) { _ in }
+        } throws: { e in ((e as? VaultError)?.message ?? "").contains("is missing") }
+    }
+
+    @Test func emptyFileHasNoChunks() throws {
+        let storage = MemoryStorage()
+        let w = FileWriter(store: ChunkStore(storage: storage), chunker: Chunker(small), compressor: Compressor(level: 1))
+        let r = try w.finish()
+        #expect(r.size == 0 && r.chunks.isEmpty)
+        #expect(r.sha256 == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }
+}
+
+@Suite("Vault")
+struct VaultTests {
+    @Test func openingANonVaultSaysSoWithExit10() throws {
+        let storage = MemoryStorage()
+        #expect {
+            _ = try Vault.open(storage: storage)
+        } throws: { e in
+            let v = e as? VaultError
+            return v?.code == .notAVault && v?.exitCode == .notAVault && (v?.message.contains("pgvault init") ?? false)
+        }
+    }
+
+    @Test func initTwiceIsRefusedAndManifestsAreWriteOnce() throws {
+        let storage = MemoryStorage()
+        let v = try Vault.create(storage: storage)
+        #expect(throws: VaultError.self) { _ = try Vault.create(storage: storage) }
+        #expect(try Vault.open(storage: storage).config == v.config)
+        let m = Manifest(id: "20260101T000000Z-abcd0123", vaultId: v.config.id, jobId: "j", server: ServerInfo(name: "s", host: nil, port: nil, version: "15.1", versionNum: 150001),
+                         pgDumpVersion: "15.1", pgVaultVersion: pgVaultVersion, startedAt: Date(timeIntervalSince1970: 1_700_000_000),
+                         finishedAt: Date(timeIntervalSince1970: 1_700_000_010), status: .ok, limits: Limits(), databases: [], files: [], stats: PointStats())
+        try v.commit(m)
+        #expect(throws: VaultError.self) { try v.commit(m) }
+        #expect(try v.resolvePoint("latest") == m)
+        #expect(try v.resolvePoint("20260101").id == m.id)
+        #expect { _ = try v.resolvePoint("2019") } throws: { ($0 as? VaultError)?.code == .pointNotFound }
+    }
+}
