@@ -43,8 +43,12 @@ let package = Package(
             "VaultCore", "VaultFormat", "CLibArchive",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .target(name: "VaultCommands", dependencies: [
+        .target(name: "VaultEngine", dependencies: [
             "VaultCore", "VaultStorage", "VaultFormat", "VaultPostgres", "VaultArchive",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .target(name: "VaultCommands", dependencies: [
+            "VaultCore", "VaultStorage", "VaultFormat", "VaultPostgres", "VaultArchive", "VaultEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -60,6 +64,8 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "VaultPostgresTests", dependencies: ["VaultPostgres", "VaultTestSupport"], swiftSettings: strict),
         .testTarget(name: "VaultArchiveTests", dependencies: ["VaultArchive", "VaultFormat", "VaultTestSupport"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["VaultTestSupport", "VaultCore", "pgvault"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "VaultTestSupport", "VaultCore", "VaultFormat", "VaultStorage", "VaultEngine", "pgvault",
+        ], swiftSettings: strict),
     ]
 )

@@ -38,6 +38,7 @@ public enum ByteSize {
         while abs(v) >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
         if i == 0 { return "\(bytes) B" }
         let rounded = (v * 10).rounded() / 10
+        if rounded == rounded.rounded() { return "\(Int(rounded)) \(units[i])" }
         return "\(rounded) \(units[i])"
     }
 }

@@ -55,7 +55,10 @@ public enum Shell {
     }
 }
 
-public struct ShellError: Error, CustomStringConvertible { public let description: String }
+public struct ShellError: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
 
 final class DataBox: @unchecked Sendable {
     private let cond = NSCondition()

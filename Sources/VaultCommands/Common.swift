@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VaultCore
+import VaultFormat
+import VaultStorage
+
+/// `--vault` shared by every command that opens a vault.
+struct VaultOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The vault directory (default: $PGVAULT_VAULT).", valueName: "path"))
+    var vault: String?
+
+    func location() throws -> String {
+        if let vault, !vault.isEmpty { return vault }
+        if let env = ProcessInfo.processInfo.environment["PGVAULT_VAULT"], !env.isEmpty { return env }
+        throw VaultError(.invalidArgument, "No vault given: pass --vault PATH or set PGVAULT_VAULT.")
+    }
+
+    func storage() throws -> LocalStorage {
+        let path = try location()
+        if path.hasPrefix("s3://") {
+            throw VaultError(.invalidArgument, "S3 vaults are not supported by this version yet; use a directory.", location: path)
+        }
+        return LocalStorage(root: path)
+    }
+
+    func open() throws -> Vault {
+        try Vault.open(storage: try storage())
+    }
+}
+
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print one JSON document on standard output instead of text.")
+    var json = false
+}
+
+enum Output {
+    static func stdout(_ s: String) {
+        FileHandle.standardOutput.write(Data((s.hasSuffix("\n") ? s : s + "\n").utf8))
+    }
+
+    static func stderr(_ s: String) {
+        FileHandle.standardError.write(Data((s.hasSuffix("\n") ? s : s + "\n").utf8))
+    }
+
+    static func json<T: Encodable>(_ value: T) throws {
+        var data = try VaultJSON.encode(value)
+        data.append(0x0a)
+        FileHandle.standardOutput.write(data)
+    }
+
+    /// Errors go to stderr as text; with --json also as `{"error": {...}}` on stdout.
+    static func printError(_ e: VaultError, json: Bool) {
+        if json {
+            struct Wrapper: Encodable { let error: ErrorRecord; let exitCode: Int32 }
+            try? Output.json(Wrapper(error: e.record, exitCode: e.exitCode.rawValue))
+        }
+        stderr("pgvault: " + e.description)
+    }
+
+    static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
+
+    /// `2026-11-25 17:01:02Z`
+    static func shortDate(_ d: Date) -> String {
+        let s = Timestamp.rfc3339(d)
+        return String(s.prefix(19)).replacingOccurrences(of: "T", with: " ") + "Z"
+    }
+
+    /// Left-aligned text table.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in
+                i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+}
+
+/// Runs `body`, turning a `VaultError` into the documented exit code (and JSON when asked).
+func runReportingErrors(json: Bool, _ body: () throws -> Int32) throws {
+    let code: Int32
+    do { code = try body() }
+    catch let e as VaultError {
+        Output.printError(e, json: json)
+        throw ArgumentParser.ExitCode(e.exitCode.rawValue)
+    }
+    if code != 0 { throw ArgumentParser.ExitCode(code) }
+}
+
+func makeLogger() -> Logger {
+    var logger = Logger(label: "pgvault") { label in
+        StreamLogHandler.standardError(label: label)
+    }
+    let level = ProcessInfo.processInfo.environment["PGVAULT_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+    logger.logLevel = level
+    return logger
+}
+
+func parseSize(_ text: String, option: String) throws -> Int64 {
+    guard let v = ByteSize.parse(text), v > 0 else {
+        throw ValidationError("\(option): \"\(text)\" is not a size; write e.g. 1TiB, 500MB, 64MiB or a number of bytes.")
+    }
+    return v
+}

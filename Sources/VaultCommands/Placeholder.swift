@@ -1,1 +1,0 @@
-public enum PGVaultCommand { public static func entry() {} }

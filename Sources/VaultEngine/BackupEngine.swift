@@ -1,0 +1,295 @@
+import Foundation
+public import Logging
+public import VaultCore
+public import VaultFormat
+public import VaultPostgres
+import VaultStorage
+import Synchronization
+
+/// What `pgvault backup` asks for.
+public struct BackupRequest: Sendable {
+    public var conninfo: ConnInfo
+    public var databases: [String] = []
+    public var exclude: [String] = []
+    public var jobs: Int = 1
+    public var limits = Limits()
+    public var serverName: String?
+    public var noRolePasswords = false
+    public var pgBin: String?
+    public init(conninfo: ConnInfo) { self.conninfo = conninfo }
+}
+
+public struct BackupResult: Sendable {
+    public var manifest: Manifest?
+    public var job: JobRecord
+    public var exitCode: ExitCode
+    /// Per-database failures and refusals, in database order.
+    public var failures: [VaultError]
+}
+
+/// One backup run: preflight, one pg_dump per database streamed into the vault, the cluster
+/// globals, and the manifest written last.
+public struct BackupEngine: Sendable {
+    public let vault: Vault
+    public let logger: Logger
+    public let progress: any ProgressSink
+    public let interrupt: Interrupt
+
+    public init(vault: Vault, logger: Logger, progress: any ProgressSink = NoProgress(), interrupt: Interrupt = .shared) {
+        self.vault = vault
+        self.logger = logger
+        self.progress = progress
+        self.interrupt = interrupt
+    }
+
+    public func run(_ request: BackupRequest) throws -> BackupResult {
+        let started = Timestamp.millis(Date())
+        let jobId = "backup-" + Identifier.make(at: started)
+        var job = JobRecord(id: jobId, kind: .backup, startedAt: started)
+        let jobs = JobLog(storage: vault.storage)
+        try jobs.started(job)
+        do {
+            let result = try perform(request, job: &job, started: started)
+            try jobs.finished(result.job)
+            return result
+        } catch let e as VaultError {
+            job.finishedAt = Timestamp.millis(Date())
+            job.status = e.code == .interrupted ? .interrupted : .failed
+            job.error = e.record
+            try? jobs.finished(job)
+            throw e
+        }
+    }
+
+    private func perform(_ request: BackupRequest, job: inout JobRecord, started: Date) throws -> BackupResult {
+        let info = request.conninfo
+        let admin = try PGConnection.connect(info)
+        defer { admin.close() }
+        let server = ServerInfo(name: request.serverName ?? info.serverName,
+                                host: info.host, port: info.port,
+                                version: admin.serverVersion, versionNum: admin.serverVersionNum)
+        job.server = server.name
+        let tools = try PgTools.locate(serverMajor: server.major, override: request.pgBin)
+        progress.report(.connected(server: server.name, version: server.version, pgDump: tools.version))
+        logger.info("backup started", metadata: ["server": "\(server.name)", "pg_dump": "\(tools.pgDump)"])
+
+        let databases = try Discovery.databases(admin, include: request.databases, exclude: request.exclude)
+        progress.report(.databases(databases.map(\.name)))
+
+        let store = ChunkStore(storage: vault.storage)
+        let chunker = Chunker(vault.config.chunker)
+        let level = vault.config.compression.level
+
+        // Cluster globals first: small, and a failure here is reported like a database's.
+        var files: [FileEntry] = []
+        var failures: [VaultError] = []
+        var stats = PointStats()
+        for (kind, name) in [(FileKind.roles, "roles.sql"), (FileKind.tablespaces, "tablespaces.sql")] {
+            try checkInterrupt()
+            do {
+                let cmd = try DumpCommand.pgDumpAllGlobals(tools: tools, conn: info, roles: kind == .roles,
+                                                           noRolePasswords: request.noRolePasswords)
+                defer { cmd.cleanup() }
+                let writer = FileWriter(store: store, chunker: chunker, compressor: Compressor(level: level))
+                try stream(executable: tools.pgDumpAll, cmd.arguments, cmd.environment, label: name, into: writer,
+                           database: nil)
+                let r = try writer.finish()
+                files.append(FileEntry(path: name, kind: kind, database: nil, size: r.size, sha256: r.sha256, chunks: r.chunks))
+                stats.add(writer)
+                progress.report(.file(name: name, bytes: r.size))
+            } catch let e as VaultError where e.code != .interrupted && e.code != .diskFull {
+                var err = e
+                if kind == .roles && !request.noRolePasswords {
+                    err.message += " On a managed service that hides role passwords, add --no-role-passwords."
+                }
+                failures.append(err)
+                logger.error("globals failed", metadata: ["file": "\(name)", "error": "\(err.message)"])
+            }
+        }
+
+        // One worker per --jobs slot pulls the next database.
+        let queue = Locked(databases.makeIterator())
+        let results = Locked([String: (DatabaseRecord, [FileEntry], PointStats, VaultError?)]())
+        let fatal = Locked<VaultError?>(nil)
+        let workers = max(1, min(request.jobs, databases.count))
+        let group = DispatchGroup()
+        for _ in 0..<workers {
+            group.enter()
+            let t = Thread { [self] in
+                defer { group.leave() }
+                while true {
+                    if fatal.withLock({ $0 != nil }) { return }
+                    guard let db = queue.withLock({ it -> DatabaseInfo? in it.next() }) else { return }
+                    do {
+                        let r = try backupDatabase(db, request: request, tools: tools, store: store,
+                                                   chunker: chunker, level: level)
+                        results.withLock { $0[db.name] = r }
+                    } catch let e as VaultError {
+                        fatal.withLock { $0 = $0 ?? e }
+                        return
+                    } catch {
+                        fatal.withLock { $0 = $0 ?? VaultError(.internalError, "unexpected error: \(error)") }
+                        return
+                    }
+                }
+            }
+            t.stackSize = 1 << 20
+            t.start()
+        }
+        group.wait()
+        if let e = fatal.withLock({ $0 }) { throw e }
+        try checkInterrupt()
+
+        var records: [DatabaseRecord] = []
+        let done = results.withLock { $0 }
+        for db in databases {
+            guard let (rec, dbFiles, dbStats, err) = done[db.name] else { continue }
+            records.append(rec)
+            files.append(contentsOf: dbFiles)
+            stats.merge(dbStats)
+            if let err { failures.append(err) }
+        }
+        stats.logicalBytes = files.reduce(0) { $0 + $1.size }
+        stats.chunks = files.reduce(0) { $0 + $1.chunks.count }
+
+        let okCount = records.filter { $0.outcome == .ok }.count
+        let status: PointStatus = failures.isEmpty ? .ok : (okCount > 0 ? .partial : .failed)
+        let finished = Timestamp.millis(Date())
+        let manifest = Manifest(id: Identifier.make(at: started), vaultId: vault.config.id, jobId: job.id,
+                                server: server, pgDumpVersion: tools.version, pgVaultVersion: pgVaultVersion,
+                                startedAt: started, finishedAt: finished, status: status, limits: request.limits,
+                                databases: records, files: files, stats: stats)
+        try checkInterrupt()
+        try vault.commit(manifest)
+        logger.info("recovery point written", metadata: ["point": "\(manifest.id)", "status": "\(status.rawValue)"])
+
+        job.finishedAt = finished
+        job.status = status == .ok ? .ok : (status == .partial ? .partial : .failed)
+        job.pointId = manifest.id
+        job.databases = records.filter { $0.outcome == .ok }.map(\.name)
+        job.bytes = stats.logicalBytes
+        job.storedBytes = stats.storedBytes
+        job.failures = failures.isEmpty ? nil : failures.map(\.record)
+        // Exit 3 when databases were refused or failed but the run itself worked; 1 when
+        // no database could be dumped because pg_dump failed for every one of them.
+        let anyFailed = records.contains { $0.outcome == .failed }
+        let exit: ExitCode = failures.isEmpty ? .ok : (okCount == 0 && anyFailed ? .failed : .partial)
+        return BackupResult(manifest: manifest, job: job, exitCode: exit, failures: failures)
+    }
+
+    /// Preflight (snapshot, limits), CREATE DATABASE script and the pg_dump of one database.
+    /// Per-database problems are returned as the record's error; only interrupts and a full
+    /// disk are thrown (they stop the whole run).
+    private func backupDatabase(_ db: DatabaseInfo, request: BackupRequest, tools: PgTools, store: ChunkStore,
+                                chunker: Chunker, level: Int32)
+        throws -> (DatabaseRecord, [FileEntry], PointStats, VaultError?) {
+        var rec = DatabaseRecord(name: db.name, outcome: .failed)
+        rec.sizeBytes = db.sizeBytes
+        rec.startedAt = Timestamp.millis(Date())
+        var stats = PointStats()
+        func fail(_ e: VaultError, _ outcome: DatabaseOutcome) -> (DatabaseRecord, [FileEntry], PointStats, VaultError?) {
+            rec.outcome = outcome
+            rec.error = e.record
+            rec.finishedAt = Timestamp.millis(Date())
+            if outcome == .refused { progress.report(.refused(database: db.name, message: e.message)) }
+            else { progress.report(.finished(database: db.name, ok: false, bytes: 0)) }
+            return (rec, [], stats, e)
+        }
+        do {
+            try checkInterrupt()
+            // Size first: cheap, and an oversized database is never scanned.
+            if let e = LimitCheck.check(database: db, findings: [], limits: request.limits) {
+                return fail(e, .refused)
+            }
+            let session = try SnapshotSession(request.conninfo, database: db.name)
+            defer { session.close() }
+            let findings = try LimitCheck.largestByteaValues(session.connection)
+            if let top = findings.max(by: { $0.maxBytes < $1.maxBytes }) {
+                rec.largestBytea = top.maxBytes
+                rec.largestByteaColumn = "\(top.schema).\(top.table).\(top.column)"
+            }
+            if let e = LimitCheck.check(database: db, findings: findings, limits: request.limits) {
+                return fail(e, .refused)
+            }
+            progress.report(.started(database: db.name))
+            let base = FileNames.escape(db.name)
+            var files: [FileEntry] = []
+
+            let sqlName = base + ".database.sql"
+            let ddl = try DatabaseDDL.script(session.connection, database: db)
+            let sqlWriter = FileWriter(store: store, chunker: chunker, compressor: Compressor(level: level))
+            try sqlWriter.append(Data(ddl.utf8))
+            let s = try sqlWriter.finish()
+            files.append(FileEntry(path: sqlName, kind: .databaseSQL, database: db.name, size: s.size, sha256: s.sha256, chunks: s.chunks))
+            stats.add(sqlWriter)
+
+            let dumpName = base + ".dump"
+            let cmd = try DumpCommand.pgDump(tools: tools, conn: request.conninfo, database: db.name,
+                                             snapshot: session.snapshotId)
+            defer { cmd.cleanup() }
+            let writer = FileWriter(store: store, chunker: chunker, compressor: Compressor(level: level))
+            try stream(executable: tools.pgDump, cmd.arguments, cmd.environment, label: dumpName, into: writer, database: db.name)
+            let d = try writer.finish()
+            files.append(FileEntry(path: dumpName, kind: .dump, database: db.name, size: d.size, sha256: d.sha256, chunks: d.chunks))
+            stats.add(writer)
+
+            rec.outcome = .ok
+            rec.snapshot = session.snapshotId != nil
+            rec.dumpFile = dumpName
+            rec.databaseSQLFile = sqlName
+            rec.finishedAt = Timestamp.millis(Date())
+            progress.report(.finished(database: db.name, ok: true, bytes: d.size))
+            return (rec, files, stats, nil)
+        } catch let e as VaultError {
+            if e.code == .interrupted || e.code == .diskFull || e.code == .storage || e.code == .io { throw e }
+            logger.error("database failed", metadata: ["database": "\(db.name)", "error": "\(e.message)"])
+            return fail(e, .failed)
+        }
+    }
+
+    /// Spawns `executable` and streams its standard output into `writer`.
+    private func stream(executable: String, _ arguments: [String], _ environment: [String: String], label: String,
+                        into writer: FileWriter, database: String?) throws {
+        try checkInterrupt()
+        let child = try ChildProcess.spawn(executable: executable, arguments: arguments, environment: environment)
+        let pid = child.pid
+        interrupt.register(pid) { child.terminate(signal: SIGTERM) }
+        defer { interrupt.unregister(pid) }
+        if let database {
+            writer.onChunk = { [progress] n in progress.report(.bytes(database: database, count: n)) }
+        }
+        do {
+            try writer.consume { buf in try child.read(into: buf) }
+        } catch {
+            child.terminate(signal: SIGTERM)
+            _ = child.wait()
+            throw error
+        }
+        let r = child.wait()
+        try checkInterrupt()
+        guard r.status == 0 && r.signal == nil else {
+            let what = r.signal.map { "was killed by signal \($0)" } ?? "exited with status \(r.status)"
+            let tool = (executable as NSString).lastPathComponent
+            throw VaultError(.pgDumpFailed,
+                "\(tool) \(what) while writing \(label); nothing of it was kept. Its message is below; fix the cause and run the backup again.",
+                cause: r.stderr.trimmingCharacters(in: .whitespacesAndNewlines), location: database ?? label)
+        }
+    }
+
+    private func checkInterrupt() throws {
+        if interrupt.isSet {
+            throw VaultError(.interrupted, "The backup was interrupted; no recovery point was written. Run it again.")
+        }
+    }
+}
+
+extension PointStats {
+    mutating func add(_ w: FileWriter) {
+        storedBytes += w.storedBytes
+        newChunks += w.newChunks
+    }
+    mutating func merge(_ o: PointStats) {
+        storedBytes += o.storedBytes
+        newChunks += o.newChunks
+    }
+}

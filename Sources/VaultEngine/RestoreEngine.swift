@@ -1,0 +1,114 @@
+import Foundation
+import Crypto
+public import VaultArchive
+public import VaultCore
+public import VaultFormat
+import VaultStorage
+
+public struct RestoreSummary: Sendable {
+    public var pointId: String
+    public var destination: String
+    public var files: [String]
+    public var bytes: Int64
+    public var job: JobRecord
+}
+
+/// Restore-as-files: the point's original files, verified byte by byte against the manifest,
+/// plus manifest.json, SHA256SUMS and RESTORE.md, into a sink that never overwrites.
+public struct RestoreEngine: Sendable {
+    public let vault: Vault
+    public let progress: any ProgressSink
+
+    public init(vault: Vault, progress: any ProgressSink = NoProgress()) {
+        self.vault = vault
+        self.progress = progress
+    }
+
+    /// The files of `manifest` a restore of `databases` (all when empty) writes.
+    public static func select(_ manifest: Manifest, databases: [String]) throws -> [FileEntry] {
+        if databases.isEmpty { return manifest.files }
+        let known = Set(manifest.files.compactMap(\.database))
+        for d in databases where !known.contains(d) {
+            let list = known.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
+            throw VaultError(.invalidArgument,
+                "Recovery point \(manifest.id) holds no dump of database \"\(d)\". It has: \(list.isEmpty ? "none" : list).",
+                location: d)
+        }
+        let wanted = Set(databases)
+        return manifest.files.filter { $0.database == nil || wanted.contains($0.database ?? "") }
+    }
+
+    public func restore(_ manifest: Manifest, to target: RestoreTarget, databases: [String] = []) throws -> RestoreSummary {
+        let files = try Self.select(manifest, databases: databases)
+        let started = Timestamp.millis(Date())
+        var job = JobRecord(id: "restore-" + Identifier.make(at: started), kind: .restore, startedAt: started)
+        job.pointId = manifest.id
+        job.server = manifest.server.name
+        job.databases = Array(Set(files.compactMap(\.database))).sorted()
+        let jobs = JobLog(storage: vault.storage)
+
+        let sink: any RestoreSink
+        do { sink = try target.makeSink() }
+        catch let e as VaultError {
+            job.status = .failed; job.error = e.record; job.finishedAt = Timestamp.millis(Date())
+            try? jobs.started(job); try? jobs.finished(job)
+            throw e
+        }
+        job.target = sink.destination
+        try jobs.started(job)
+
+        var written: [String] = []
+        var sums: [(String, String)] = []
+        var total: Int64 = 0
+        do {
+            let reader = FileReader(storage: vault.storage)
+            let decompressor = Decompressor()
+            for file in files {
+                if Interrupt.shared.isSet {
+                    throw VaultError(.interrupted, "The restore was interrupted; partial files were removed.")
+                }
+                try sink.beginFile(name: file.path, size: file.size)
+                try reader.read(file, decompressor: decompressor) { data in
+                    try data.withUnsafeBytes { try sink.write($0) }
+                    progress.report(.bytes(database: file.database ?? file.path, count: data.count))
+                }
+                try sink.finishFile()
+                written.append(file.path)
+                sums.append((file.sha256, file.path))
+                total += file.size
+                progress.report(.file(name: file.path, bytes: file.size))
+            }
+            let manifestData = try vault.manifestData(manifest.id)
+            sums.append((try put(sink, "manifest.json", manifestData), "manifest.json"))
+            let sumsText = sums.map { "\($0.0)  \($0.1)\n" }.joined()
+            try put(sink, "SHA256SUMS", Data(sumsText.utf8))
+            try put(sink, "RESTORE.md", Data(RestoreGuide.markdown(manifest, files: files).utf8))
+            written += ["manifest.json", "SHA256SUMS", "RESTORE.md"]
+            try sink.finish()
+        } catch let e as VaultError {
+            sink.abort()
+            job.status = e.code == .interrupted ? .interrupted : .failed
+            job.error = e.record
+            job.finishedAt = Timestamp.millis(Date())
+            try? jobs.finished(job)
+            throw e
+        } catch {
+            sink.abort()
+            throw error
+        }
+        job.status = .ok
+        job.bytes = total
+        job.finishedAt = Timestamp.millis(Date())
+        try jobs.finished(job)
+        return RestoreSummary(pointId: manifest.id, destination: sink.destination, files: written, bytes: total, job: job)
+    }
+
+    /// Writes a small generated file; returns its SHA-256.
+    @discardableResult
+    private func put(_ sink: any RestoreSink, _ name: String, _ data: Data) throws -> String {
+        try sink.beginFile(name: name, size: Int64(data.count))
+        try data.withUnsafeBytes { try sink.write($0) }
+        try sink.finishFile()
+        return data.withUnsafeBytes { ChunkCodec.sha256Hex($0) }
+    }
+}

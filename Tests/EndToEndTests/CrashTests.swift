@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+import VaultCore
+import VaultTestSupport
+
+/// Starts `pgvault backup` in the background and returns once it has stored some chunks.
+private func startBackupAndWaitForChunks(_ cli: CLI, db: String) throws -> Process {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: cli.binary)
+    p.arguments = ["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet"]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline {
+        let chunks = (try? FileManager.default.subpathsOfDirectory(atPath: cli.vault + "/chunks"))?
+            .filter { $0.count > 60 && !$0.contains(".tmp-") } ?? []
+        if chunks.count >= 2 { return p }
+        if !p.isRunning { break }
+        Thread.sleep(forTimeInterval: 0.02)
+    }
+    p.terminate()
+    throw ShellError(description: "backup finished or stalled before it stored two chunks; make the test database bigger")
+}
+
+private func pointFiles(_ cli: CLI) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: cli.vault + "/points")) ?? []).filter { $0.hasSuffix(".json") }
+}
+
+@Suite("Interrupted backups", .serialized)
+struct CrashTests {
+    @Test func sigkillMidBackupLeavesNoPointAndTheNextBackupSucceeds() throws {
+        let cli = try CLI("kill9")
+        defer { cli.cleanup() }
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("k9"))
+        defer { cli.drop(db) }
+        try loadBulkData(cli, db, mb: 60)
+        try cli.initVault()
+        let p = try startBackupAndWaitForChunks(cli, db: db)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal)
+        #expect(pointFiles(cli).isEmpty, "a killed backup must not leave a manifest")
+        let points = try #require(try cli.json(try cli.expect(0, ["points", "--vault", cli.vault, "--json"])) as? [Any])
+        #expect(points.isEmpty)
+        // The job shows as abandoned, not as running or ok.
+        let jobs = try #require(try cli.json(try cli.expect(0, ["jobs", "--vault", cli.vault, "--json"])) as? [[String: Any]])
+        #expect(jobs.count == 1 && jobs[0]["status"] as? String == "abandoned", "\(jobs)")
+        // pg_dump did not outlive its reader for long (SIGPIPE), so the database can be dropped.
+        Thread.sleep(forTimeInterval: 0.5)
+
+        try cli.expect(0, ["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db])
+        #expect(pointFiles(cli).count == 1)
+        let out = cli.dir.appendingPathComponent("o").path
+        try cli.expect(0, ["restore", "--vault", cli.vault, "latest", "--to", out])
+        let check = try Shell.run("/usr/bin/sha256sum", ["-c", "--quiet", "SHA256SUMS"], cwd: URL(fileURLWithPath: out))
+        #expect(check.status == 0)
+    }
+
+    @Test func sigtermMidBackupExits130WithoutAPoint() throws {
+        let cli = try CLI("term")
+        defer { cli.cleanup() }
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("tm"))
+        defer { cli.drop(db) }
+        try loadBulkData(cli, db, mb: 60)
+        try cli.initVault()
+        let p = try startBackupAndWaitForChunks(cli, db: db)
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130)
+        #expect(pointFiles(cli).isEmpty)
+        let jobs = try #require(try cli.json(try cli.expect(0, ["jobs", "--vault", cli.vault, "--json"])) as? [[String: Any]])
+        #expect(jobs.first?["status"] as? String == "interrupted", "\(jobs)")
+    }
+
+    @Test func diskFullFailsClearlyAndLeavesNoPoint() throws {
+        let cli = try CLI("full")
+        defer { cli.cleanup() }
+        // A 3 MiB tmpfs holds the vault (the tests run as root in CI, see scripts/test.sh).
+        let mnt = cli.dir.appendingPathComponent("small")
+        try FileManager.default.createDirectory(at: mnt, withIntermediateDirectories: true)
+        let m = try Shell.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt.path])
+        try #require(m.status == 0, "mounting a small tmpfs needs root: \(m.stderr)")
+        defer { _ = try? Shell.run("/usr/bin/umount", ["-l", mnt.path]) }
+        let vault = mnt.appendingPathComponent("vault").path
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("df"))
+        defer { cli.drop(db) }
+        try loadBulkData(cli, db, mb: 12)
+        try cli.expect(0, ["init", vault])
+        let r = try cli.expect(1, ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db])
+        #expect(r.stderr.contains("disk-full") && r.stderr.contains("is full"), "\(r.stderr)")
+        let points = (try? FileManager.default.contentsOfDirectory(atPath: vault + "/points")) ?? []
+        #expect(points.isEmpty)
+    }
+}
