@@ -30,12 +30,15 @@ public enum ByteSize {
         return Int64(r.rounded())
     }
 
-    /// Human form with IEC units: `1.5 GiB`, `812 B`.
+    /// Human form: IEC units (`1.5 GiB`, `812 B`), or SI units for a round SI number such
+    /// as the default bytea limit (`500 MB`), so a limit reads the way it was written.
     public static func format(_ bytes: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+        let si = bytes >= 1_000_000 && bytes % 1_000_000 == 0 && bytes % (1 << 20) != 0
+        let units = si ? ["B", "kB", "MB", "GB", "TB", "PB"] : ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+        let step: Double = si ? 1000 : 1024
         var v = Double(bytes)
         var i = 0
-        while abs(v) >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+        while abs(v) >= step && i < units.count - 1 { v /= step; i += 1 }
         if i == 0 { return "\(bytes) B" }
         let rounded = (v * 10).rounded() / 10
         if rounded == rounded.rounded() { return "\(Int(rounded)) \(units[i])" }
