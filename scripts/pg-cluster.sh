@@ -27,8 +27,12 @@ start)
     as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
   fi
+  # Unix socket paths are limited to ~107 bytes; the conninfo uses TCP anyway, so
+  # fall back to no socket when DIR is deep. pg_ctl runs the options through /bin/sh,
+  # hence the single quotes (DIR may contain spaces).
+  if [ $(( ${#sock} + 20 )) -gt 100 ] || [[ "$sock" == *"'"* ]]; then sockopt="''"; else sockopt="'$sock'"; fi
   as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
+    -o "-p $port -k $sockopt -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
     || { cat "$dir/server.log" >&2; exit 1; }
   echo "host=127.0.0.1 port=$port user=postgres dbname=postgres"
   ;;

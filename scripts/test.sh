@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The test command (README, `make test`, CI's .ci/run all call this).
+#
+#   scripts/test.sh [swift test args...]      e.g. scripts/test.sh --filter EndToEnd
+#
+# 1. installs the Debian packages (scripts/install-deps.sh; quick when present),
+# 2. builds the whole package including the tests (`swift build --build-tests`, debug),
+# 3. starts a throwaway PostgreSQL 15 cluster (scripts/pg-cluster.sh) in a fresh temp dir
+#    on a free port (55500 and up),
+# 4. runs `swift test --disable-xctest "$@"` with
+#      PGVAULT_TEST_CONNINFO  conninfo of that cluster (superuser `postgres`, trust auth)
+#      PGVAULT_BIN            absolute path of the built debug `pgvault`
+#      PGVAULT_TEST_TMP       a scratch directory removed afterwards
+# 5. stops the cluster and removes the temp dirs (trap on EXIT: also on failure or ^C),
+#    and exits with swift test's status.
+#
+# Environment: PGVAULT_TEST_PORT_BASE (default 55500), PGVAULT_KEEP_TMP=1 keeps the temp
+# dir (server log in it) for a post-mortem.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+
+log() { echo "test.sh: $*" >&2; }
+
+if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+  export PATH="/opt/swift/usr/bin:$PATH"
+fi
+
+"$root/scripts/install-deps.sh"
+
+log "swift build --build-tests"
+swift build --build-tests
+
+PGVAULT_BIN="$(swift build --show-bin-path)/pgvault"
+if [ ! -x "$PGVAULT_BIN" ]; then
+  log "built binary not found at $PGVAULT_BIN"
+  exit 1
+fi
+export PGVAULT_BIN
+
+# --- throwaway cluster ------------------------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/pgvault-test.XXXXXX")
+# The cluster runs as `postgres` when we are root: it must be able to traverse $work.
+chmod 0755 "$work"
+mkdir -p "$work/tmp"
+chmod 0755 "$work/tmp"
+cluster="$work/pg"
+started=""
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$started" ]; then
+    "$root/scripts/pg-cluster.sh" stop "$cluster" || true
+  fi
+  if [ "${PGVAULT_KEEP_TMP:-}" = 1 ]; then
+    log "kept $work (server log: $cluster/server.log)"
+  else
+    rm -rf "$work"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_in_use() {
+  # Something accepts connections, or ss lists a listener on that port.
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+  if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; then return 0; fi
+  return 1
+}
+
+base=${PGVAULT_TEST_PORT_BASE:-55500}
+conninfo=""
+for ((port = base; port < base + 100; port++)); do
+  port_in_use "$port" && continue
+  started=1
+  if conninfo=$("$root/scripts/pg-cluster.sh" start "$cluster" "$port"); then
+    break
+  fi
+  # Lost a race for the port (or another start failure): try the next one.
+  log "could not start PostgreSQL on port $port, trying the next port"
+  conninfo=""
+done
+if [ -z "$conninfo" ]; then
+  log "could not start a PostgreSQL cluster on any port in $base..$((base + 99))"
+  exit 1
+fi
+log "PostgreSQL 15 at: $conninfo"
+
+export PGVAULT_TEST_CONNINFO="$conninfo"
+export PGVAULT_TEST_TMP="$work/tmp"
+
+log "swift test --disable-xctest $*"
+set +e
+swift test --disable-xctest "$@"
+status=$?
+set -e
+if [ "$status" -ne 0 ]; then
+  log "swift test failed (exit $status)"
+fi
+exit "$status"
