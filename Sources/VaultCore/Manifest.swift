@@ -112,7 +112,7 @@ public struct Limits: Codable, Equatable, Sendable {
 
 /// The immutable record of one recovery point (`points/<id>.json`). Written once, last.
 public struct Manifest: Codable, Equatable, Sendable {
-    public static let currentFormat = 1
+    public static let currentFormat = 2
     public var format: Int
     public var id: String
     public var vaultId: String
@@ -127,6 +127,11 @@ public struct Manifest: Codable, Equatable, Sendable {
     public var databases: [DatabaseRecord]
     public var files: [FileEntry]
     public var stats: PointStats
+    /// The retain-until the backup set (format 2; nil in Foundation-format points, which are
+    /// then not protected by retention). Later extensions live in the point's state records.
+    public var retainUntil: Date?
+    /// The retention the backup asked for, e.g. `12m` (format 2).
+    public var retention: String?
 
     public init(id: String, vaultId: String, jobId: String, server: ServerInfo, pgDumpVersion: String,
                 pgVaultVersion: String, startedAt: Date, finishedAt: Date, status: PointStatus,

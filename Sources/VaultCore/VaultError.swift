@@ -35,6 +35,10 @@ public struct VaultError: Error, Equatable, Sendable, CustomStringConvertible {
         case targetExists = "target-exists"
         case invalidArgument = "invalid-argument"
         case interrupted = "interrupted"
+        /// Refused by immutability, a legal hold, the soft-delete window or a locked setting.
+        case protected = "protected"
+        /// Another pgvault process holds the vault lease this operation needs.
+        case busy = "busy"
         case io = "io-error"
         case internalError = "internal-error"
     }
@@ -60,6 +64,7 @@ public struct VaultError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidArgument: return .usage
         case .interrupted: return .interrupted
         case .limitExceeded: return .partial
+        case .protected: return .locked
         default: return .failed
         }
     }

@@ -16,6 +16,8 @@ public struct BackupRequest: Sendable {
     public var serverName: String?
     public var noRolePasswords = false
     public var pgBin: String?
+    /// How long the point is kept; nil: the vault's default retention.
+    public var retain: RetentionPeriod?
     public init(conninfo: ConnInfo) { self.conninfo = conninfo }
 }
 
@@ -44,11 +46,16 @@ public struct BackupEngine: Sendable {
 
     public func run(_ request: BackupRequest) throws -> BackupResult {
         let started = Timestamp.millis(Date())
-        let jobId = "backup-" + Identifier.make(at: started)
+        let jobId = "backup-" + Identifier.make(at: started)   // also the lease name: locks/backup-*.json
         var job = JobRecord(id: jobId, kind: .backup, startedAt: started)
         let jobs = JobLog(storage: vault.storage)
         try jobs.started(job)
         do {
+            // Hold a backup lease for the whole run, and never write chunks while garbage
+            // collection sweeps (see VaultControl.purge for the handshake).
+            let lease = try Lease.acquire(jobId, storage: vault.storage)
+            defer { lease.release() }
+            try waitForSweep()
             let result = try perform(request, job: &job, started: started)
             try jobs.finished(result.job)
             return result
@@ -58,6 +65,18 @@ public struct BackupEngine: Sendable {
             job.error = e.record
             try? jobs.finished(job)
             throw e
+        }
+    }
+
+    private func waitForSweep() throws {
+        let deadline = Date().addingTimeInterval(3600)
+        while let gc = try Lease.live(prefix: "gc", storage: vault.storage).first {
+            try checkInterrupt()
+            guard Date() < deadline else {
+                throw VaultError(.busy, "Garbage collection by \(gc.holder) has held the vault for an hour; try again later.")
+            }
+            progress.report(.note("waiting for garbage collection by \(gc.holder) to finish"))
+            Thread.sleep(forTimeInterval: 1)
         }
     }
 
@@ -160,12 +179,21 @@ public struct BackupEngine: Sendable {
                                 startedAt: started, finishedAt: finished, status: status, limits: request.limits,
                                 databases: records, files: files, stats: stats)
         try checkInterrupt()
-        try vault.commit(manifest)
-        logger.info("recovery point written", metadata: ["point": "\(manifest.id)", "status": "\(status.rawValue)"])
+        var point = manifest
+        let settings = try VaultControl(vault: vault).settings()
+        let period = request.retain ?? settings.defaultRetention
+        point.retention = period.description
+        point.retainUntil = Timestamp.millis(period.end(from: started))
+        try vault.commit(point)
+        try AuditLog(storage: vault.storage).append(
+            operation: "point.create", target: point.id,
+            details: ["server": server.name, "status": status.rawValue, "retainUntil": Timestamp.rfc3339(point.retainUntil ?? started),
+                      "databases": "\(okCount)/\(records.count)"])
+        logger.info("recovery point written", metadata: ["point": "\(point.id)", "status": "\(status.rawValue)"])
 
         job.finishedAt = finished
         job.status = status == .ok ? .ok : (status == .partial ? .partial : .failed)
-        job.pointId = manifest.id
+        job.pointId = point.id
         job.databases = records.filter { $0.outcome == .ok }.map(\.name)
         job.bytes = stats.logicalBytes
         job.storedBytes = stats.storedBytes
@@ -174,7 +202,7 @@ public struct BackupEngine: Sendable {
         // no database could be dumped because pg_dump failed for every one of them.
         let anyFailed = records.contains { $0.outcome == .failed }
         let exit: ExitCode = failures.isEmpty ? .ok : (okCount == 0 && anyFailed ? .failed : .partial)
-        return BackupResult(manifest: manifest, job: job, exitCode: exit, failures: failures)
+        return BackupResult(manifest: point, job: job, exitCode: exit, failures: failures)
     }
 
     /// Preflight (snapshot, limits), CREATE DATABASE script and the pg_dump of one database.

@@ -6,7 +6,9 @@ public let pgVaultVersion = "0.1.0"
 
 /// `vault.json`: what a reader needs to know before it touches anything else.
 public struct VaultConfig: Codable, Equatable, Sendable {
-    public static let currentFormat = 1
+    /// 1: Foundation (chunks, points, jobs). 2: adds settings/, state/, audit/, locks/ and
+    /// retain-until in manifests. pgvault reads both.
+    public static let currentFormat = 2
     public var format: Int
     public var kind: String
     public var id: String
@@ -43,6 +45,8 @@ public struct Vault: Sendable {
                                  createdBy: "pgvault \(pgVaultVersion)", chunker: .v1,
                                  compression: .init(codec: "zstd", level: 1))
         try storage.put(configKey, try VaultJSON.encode(config), mode: .createOnly)
+        try AuditLog(storage: storage).append(operation: "vault.init", target: "vault",
+                                              details: ["id": config.id, "format": "\(config.format)"], now: now)
         try storage.sync()
         return Vault(storage: storage, config: config)
     }
@@ -107,13 +111,18 @@ public struct Vault: Sendable {
         try storage.get(Vault.pointKey(id))
     }
 
-    /// Resolves a point reference: an exact id, a unique prefix of one, or `latest`.
-    public func resolvePoint(_ ref: String) throws -> Manifest {
+    /// Resolves a point reference: an exact id, a unique prefix of one, or `latest` (the newest
+    /// point that is not soft-deleted, unless `includeDeleted`).
+    public func resolvePoint(_ ref: String, includeDeleted: Bool = false) throws -> Manifest {
         if ref != "latest", Self.isSafeId(ref), try storage.exists(Vault.pointKey(ref)) {
             return try loadPoint(key: Vault.pointKey(ref))
         }
-        let all = try points()
+        var all = try points()
         if ref == "latest" {
+            if !includeDeleted {
+                let deleted = Set(try VaultControl(vault: self).pointViews().filter { $0.state.isSoftDeleted }.map(\.id))
+                all.removeAll { deleted.contains($0.id) }
+            }
             guard let p = all.first else {
                 throw VaultError(.pointNotFound, "The vault at \(storage.location) has no recovery points yet: run `pgvault backup` first.")
             }

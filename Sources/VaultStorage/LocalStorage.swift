@@ -2,7 +2,8 @@ public import Foundation
 import CSystemShims
 import VaultCore
 
-/// The filesystem driver: one file per object under `root`, directories 0700, files 0600.
+/// The filesystem driver: one file per object under `root`, directories 0700; write-once
+/// (`createOnly`) objects are made read-only (0400), replaceable ones are 0600.
 ///
 /// A `put` writes `.tmp-<random>` beside the final name and then links it into place
 /// (`createOnly`: `link(2)` fails with EEXIST when the key is taken, so exactly one racing
@@ -12,13 +13,15 @@ public final class LocalStorage: Storage, @unchecked Sendable {
     public let root: String
     public var location: String { root }
     private let fileMode: mode_t
+    private let immutableMode: mode_t
     private let dirMode: mode_t
 
-    public init(root: String, fileMode: mode_t = 0o600, dirMode: mode_t = 0o700) {
+    public init(root: String, fileMode: mode_t = 0o600, immutableMode: mode_t = 0o400, dirMode: mode_t = 0o700) {
         var r = root
         while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
         self.root = r
         self.fileMode = fileMode
+        self.immutableMode = immutableMode
         self.dirMode = dirMode
     }
 
@@ -48,7 +51,7 @@ public final class LocalStorage: Storage, @unchecked Sendable {
         let dir = (final as NSString).deletingLastPathComponent
         try makeDirectories(dir)
         let tmp = dir + "/.tmp-" + Identifier.randomHex(8)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, fileMode)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode == .createOnly ? immutableMode : fileMode)
         guard fd >= 0 else { throw VaultError.posix("create", path: tmp, errno: errno) }
         var ok = false
         defer { if !ok { unlink(tmp) } }
@@ -149,7 +152,8 @@ public final class LocalStorage: Storage, @unchecked Sendable {
             if (st.st_mode & S_IFMT) == S_IFDIR {
                 try walk(key, into: &out)
             } else if (st.st_mode & S_IFMT) == S_IFREG {
-                out.append(ObjectInfo(key: key, size: Int64(st.st_size)))
+                let mtime = Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+                out.append(ObjectInfo(key: key, size: Int64(st.st_size), modified: mtime))
             }
         }
     }

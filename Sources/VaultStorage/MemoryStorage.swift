@@ -6,6 +6,7 @@ import VaultCore
 public final class MemoryStorage: Storage, @unchecked Sendable {
     private let lock = NSLock()
     private var objects: [String: Data] = [:]
+    private var times: [String: Date] = [:]
     public let location: String
 
     public init(name: String = "memory") { self.location = "memory:\(name)" }
@@ -17,6 +18,7 @@ public final class MemoryStorage: Storage, @unchecked Sendable {
             throw VaultError(.objectExists, "object \(key) already exists", location: key)
         }
         objects[key] = data
+        times[key] = Date()
     }
 
     public func get(_ key: String) throws -> Data {
@@ -37,7 +39,7 @@ public final class MemoryStorage: Storage, @unchecked Sendable {
     public func list(prefix: String) throws -> [ObjectInfo] {
         lock.lock(); defer { lock.unlock() }
         return objects.filter { $0.key.hasPrefix(prefix) }
-            .map { ObjectInfo(key: $0.key, size: Int64($0.value.count)) }
+            .map { ObjectInfo(key: $0.key, size: Int64($0.value.count), modified: times[$0.key] ?? Date()) }
             .sorted { $0.key < $1.key }
     }
 
@@ -45,6 +47,13 @@ public final class MemoryStorage: Storage, @unchecked Sendable {
         try StorageKey.validate(key)
         lock.lock(); defer { lock.unlock() }
         objects.removeValue(forKey: key)
+        times.removeValue(forKey: key)
+    }
+
+    /// Test hook: pretend an object was written at `date`.
+    public func setModified(_ key: String, _ date: Date) {
+        lock.lock(); defer { lock.unlock() }
+        if objects[key] != nil { times[key] = date }
     }
 
     public func sync() throws {}

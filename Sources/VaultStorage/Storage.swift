@@ -5,7 +5,11 @@ import VaultCore
 public struct ObjectInfo: Sendable, Equatable {
     public var key: String
     public var size: Int64
-    public init(key: String, size: Int64) { self.key = key; self.size = size }
+    /// When the object was written (garbage collection's grace period uses it).
+    public var modified: Date
+    public init(key: String, size: Int64, modified: Date = Date(timeIntervalSince1970: 0)) {
+        self.key = key; self.size = size; self.modified = modified
+    }
 }
 
 public enum PutMode: Sendable {
@@ -20,6 +24,7 @@ public enum PutMode: Sendable {
 ///
 /// Keys are relative, `/`-separated paths of ASCII letters, digits and `._-` (no empty
 /// segment, no `.` or `..`). A `put` is atomic: readers see the whole object or none of it.
+/// `createOnly` objects are immutable: drivers write them read-only where they can.
 /// Objects are not guaranteed durable until `sync()` returns; the write-order rules of
 /// vault/FORMAT.md call `sync()` before a manifest is written and after it.
 public protocol Storage: Sendable {

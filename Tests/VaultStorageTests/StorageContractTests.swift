@@ -67,8 +67,9 @@ struct StorageContractTests {
         try s.put("chunks/aa/aa00", Data(count: 1), mode: .createOnly)
         try s.put("points/x.json", Data(count: 2), mode: .createOnly)
         let all = try s.list(prefix: "chunks/")
-        #expect(all == [ObjectInfo(key: "chunks/aa/aa00", size: 1), ObjectInfo(key: "chunks/aa/aa01", size: 3),
-                        ObjectInfo(key: "chunks/ab/ab02", size: 5)])
+        #expect(all.map(\.key) == ["chunks/aa/aa00", "chunks/aa/aa01", "chunks/ab/ab02"])
+        #expect(all.map(\.size) == [1, 3, 5])
+        #expect(all.allSatisfy { abs($0.modified.timeIntervalSinceNow) < 300 }, "modification times are real")
         #expect(try s.list(prefix: "chunks/ab").map(\.key) == ["chunks/ab/ab02"])
         #expect(try s.list(prefix: "nothing/").isEmpty)
         #expect(try s.list(prefix: "").count == 4)
@@ -107,15 +108,18 @@ struct StorageContractTests {
 
 @Suite("Local storage specifics")
 struct LocalStorageTests {
-    @Test func filesAre0600DirectoriesAre0700AndNoTempFilesRemain() throws {
+    @Test func writeOnceFilesAre0400ReplaceableAre0600DirectoriesAre0700AndNoTempFilesRemain() throws {
         let dir = try TestEnvironment.temporaryDirectory("local")
         let s = LocalStorage(root: dir.appendingPathComponent("v").path)
         try s.createRoot()
         try s.put("chunks/ab/abc", Data("data".utf8), mode: .createOnly)
+        try s.put("locks/x.json", Data("data".utf8), mode: .replace)
         let fm = FileManager.default
         let fileMode = try fm.attributesOfItem(atPath: s.root + "/chunks/ab/abc")[.posixPermissions] as? Int
+        let lockMode = try fm.attributesOfItem(atPath: s.root + "/locks/x.json")[.posixPermissions] as? Int
         let dirMode = try fm.attributesOfItem(atPath: s.root + "/chunks/ab")[.posixPermissions] as? Int
-        #expect(fileMode == 0o600)
+        #expect(fileMode == 0o400)
+        #expect(lockMode == 0o600)
         #expect(dirMode == 0o700)
         let leftovers = try fm.contentsOfDirectory(atPath: s.root + "/chunks/ab").filter { $0.hasPrefix(".tmp-") }
         #expect(leftovers.isEmpty)

@@ -1,0 +1,118 @@
+public import Foundation
+import Crypto
+public import VaultCore
+public import VaultStorage
+
+/// One change to the vault, as written in `audit/<seq>.json`.
+public struct AuditEntry: Codable, Equatable, Sendable {
+    public var seq: Int
+    public var time: Date
+    /// `user@host` (or an API token's name).
+    public var actor: String
+    /// e.g. `vault.init`, `point.create`, `point.delete`, `point.undelete`, `point.purge`,
+    /// `point.retain`, `hold.set`, `hold.clear`, `settings.change`, `vault.lock`, `gc.sweep`.
+    public var operation: String
+    /// A point id, or `vault`.
+    public var target: String
+    public var details: [String: String]
+    /// `hash` of the previous entry; 64 zeros for the first.
+    public var prevHash: String
+}
+
+/// The tamper-evident, hash-chained audit log. Each object is
+/// `{"body": "<compact JSON of an AuditEntry>", "hash": "<sha256 hex of body's UTF-8 bytes>"}`;
+/// the body holds the previous entry's hash, so editing, removing or reordering any entry
+/// breaks the chain from there on.
+public struct AuditLog: Sendable {
+    public static let genesis = String(repeating: "0", count: 64)
+    let series: Series
+
+    public init(storage: any Storage) { series = Series(storage: storage, prefix: "audit") }
+
+    struct Stored: Codable { var body: String; var hash: String }
+
+    /// Appends an entry; retries when another writer took the next sequence number.
+    @discardableResult
+    public func append(operation: String, target: String, details: [String: String] = [:],
+                       actor: String = Actor.current, now: Date = Date()) throws -> AuditEntry {
+        for _ in 0..<50 {
+            let last = try series.entries().last
+            var prevHash = AuditLog.genesis
+            if let last {
+                let stored = try VaultJSON.decode(Stored.self, from: try series.storage.get(last.key), what: last.key)
+                prevHash = stored.hash
+            }
+            let entry = AuditEntry(seq: (last?.seq ?? 0) + 1, time: Timestamp.millis(now), actor: actor,
+                                   operation: operation, target: target, details: details, prevHash: prevHash)
+            let body = String(decoding: try VaultJSON.encode(entry, pretty: false), as: UTF8.self)
+            let stored = Stored(body: body, hash: AuditLog.hash(body))
+            do {
+                try series.append(try VaultJSON.encode(stored), seq: entry.seq)
+                return entry
+            } catch let e as VaultError where e.code == .objectExists {
+                continue
+            }
+        }
+        throw VaultError(.busy, "Could not append to the audit log: other writers kept taking the next sequence number. Try again.")
+    }
+
+    static func hash(_ body: String) -> String { Hex.encode(SHA256.hash(data: Data(body.utf8))) }
+
+    public struct Verification: Sendable, Equatable {
+        public var entries: Int
+        /// The first broken record and why, nil when the whole chain verifies.
+        public var firstBroken: (seq: Int, reason: String)?
+        public var ok: Bool { firstBroken == nil }
+        public static func == (a: Verification, b: Verification) -> Bool {
+            a.entries == b.entries && a.firstBroken?.seq == b.firstBroken?.seq && a.firstBroken?.reason == b.firstBroken?.reason
+        }
+    }
+
+    /// All entries in order, each with whether it verified.
+    public func entries() throws -> [AuditEntry] {
+        try series.entries().map { e in
+            let stored = try VaultJSON.decode(Stored.self, from: try series.storage.get(e.key), what: e.key)
+            return try VaultJSON.decode(AuditEntry.self, from: Data(stored.body.utf8), what: e.key)
+        }
+    }
+
+    /// Recomputes the chain; names the first record that does not verify.
+    public func verify() throws -> Verification {
+        var prev = AuditLog.genesis
+        var expected = 1
+        var count = 0
+        for e in try series.entries() {
+            count += 1
+            if e.seq != expected {
+                return Verification(entries: count, firstBroken: (expected, "record \(expected) is missing (next is \(e.seq))"))
+            }
+            guard let stored = try? VaultJSON.decode(Stored.self, from: try series.storage.get(e.key), what: e.key) else {
+                return Verification(entries: count, firstBroken: (e.seq, "record is not valid JSON"))
+            }
+            if AuditLog.hash(stored.body) != stored.hash {
+                return Verification(entries: count, firstBroken: (e.seq, "its content does not match its hash (edited)"))
+            }
+            guard let entry = try? VaultJSON.decode(AuditEntry.self, from: Data(stored.body.utf8), what: e.key) else {
+                return Verification(entries: count, firstBroken: (e.seq, "its body is not an audit entry"))
+            }
+            if entry.seq != e.seq {
+                return Verification(entries: count, firstBroken: (e.seq, "it says it is record \(entry.seq)"))
+            }
+            if entry.prevHash != prev {
+                return Verification(entries: count, firstBroken: (e.seq, "its previous-hash does not match record \(e.seq - 1)"))
+            }
+            prev = stored.hash
+            expected += 1
+        }
+        return Verification(entries: count, firstBroken: nil)
+    }
+}
+
+/// Who is acting: `user@host`.
+public enum Actor {
+    public static var current: String {
+        let env = ProcessInfo.processInfo.environment
+        let user = env["USER"] ?? env["LOGNAME"] ?? String(getuid())
+        return "\(user)@\(ProcessInfo.processInfo.hostName)"
+    }
+}

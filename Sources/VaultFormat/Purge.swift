@@ -1,0 +1,104 @@
+public import Foundation
+public import VaultCore
+import VaultStorage
+
+public struct PurgeReport: Codable, Sendable, Equatable {
+    public struct Purged: Codable, Sendable, Equatable {
+        public var point: String
+        public var server: String
+        public var softDeletedAt: Date?
+        public var purgeAfter: Date?
+    }
+    public struct Kept: Codable, Sendable, Equatable {
+        public var point: String
+        public var reason: String
+        public var allowedFrom: Date?
+    }
+    public var dryRun: Bool
+    public var purged: [Purged] = []
+    /// Soft-deleted points that are not due yet (or held, or retained).
+    public var kept: [Kept] = []
+    public var chunksRemoved = 0
+    public var bytesFreed: Int64 = 0
+    public var chunksKept = 0
+    /// Why the chunk sweep did not run (a backup holds its lease), if it did not.
+    public var sweepDeferred: String?
+    public var orphanStateRecordsRemoved = 0
+}
+
+extension VaultControl {
+    /// Purges soft-deleted points whose window has passed (respecting holds and immutability),
+    /// then sweeps chunks no remaining manifest references and that are older than `grace`.
+    ///
+    /// Safety with backups running beside it: a backup holds a `backup-*` lease for its whole
+    /// run and waits while a `gc` lease is held; the sweep takes the `gc` lease, then looks for
+    /// live backup leases and, if there is one, skips the sweep (the next purge does it). Both
+    /// sides take their own lease before looking at the other's, so at least one of them sees
+    /// the other: a backup can never reuse a chunk that a sweep is about to remove.
+    public func purge(dryRun: Bool, grace: TimeInterval = 3600) throws -> PurgeReport {
+        var report = PurgeReport(dryRun: dryRun)
+        let s = try settings()
+        let views = try pointViews()
+        var purging = Set<String>()
+        for v in views where v.state.isSoftDeleted {
+            switch Protection.decide(.purge, settings: s, point: v.state, now: now) {
+            case .allowed:
+                purging.insert(v.id)
+                report.purged.append(.init(point: v.id, server: v.manifest.server.name,
+                                           softDeletedAt: v.state.softDeletedAt, purgeAfter: v.state.purgeAfter))
+            case .refused(let reason, let from, _):
+                report.kept.append(.init(point: v.id, reason: reason, allowedFrom: from))
+            }
+        }
+        if !dryRun {
+            for id in purging.sorted() {
+                try audit.append(operation: "point.purge", target: id, actor: actor, now: now)
+                try removePoint(id)
+            }
+            // State records left by a purge that was killed after removing the manifest.
+            let live = Set(views.map(\.id))
+            for o in try storage.list(prefix: "state/") {
+                let parts = o.key.split(separator: "/")
+                if parts.count == 3, !live.contains(String(parts[1])) {
+                    try storage.delete(o.key)
+                    report.orphanStateRecordsRemoved += 1
+                }
+            }
+        }
+
+        var gcLease: Lease?
+        if !dryRun {
+            gcLease = try Lease.acquire("gc", storage: storage, duration: 600, now: Date())
+            let backups = try Lease.live(prefix: "backup-", storage: storage)
+            if let b = backups.first {
+                report.sweepDeferred = "backup \(b.name.dropFirst("backup-".count)) by \(b.holder) is running; the next purge sweeps"
+                gcLease?.release()
+                gcLease = nil
+            }
+        }
+        defer { gcLease?.release() }
+        if report.sweepDeferred == nil {
+            // Mark: every chunk a remaining manifest uses (active, soft-deleted, held alike),
+            // read only now, under the gc lease, so a backup that finished a moment ago counts.
+            var marked = Set<String>()
+            let remaining = dryRun ? views.map(\.manifest).filter { !purging.contains($0.id) } : try vault.points()
+            for m in remaining { for f in m.files { for c in f.chunks { marked.insert(c.id) } } }
+            let cutoff = now.addingTimeInterval(-grace)
+            var swept = 0
+            for o in try storage.list(prefix: "chunks/") {
+                guard let id = o.key.split(separator: "/").last.map(String.init) else { continue }
+                if marked.contains(id) || o.modified > cutoff { report.chunksKept += 1; continue }
+                if !dryRun { try storage.delete(o.key) }
+                report.chunksRemoved += 1
+                report.bytesFreed += o.size
+                swept += 1
+            }
+            if !dryRun && swept > 0 {
+                try storage.sync()
+                try audit.append(operation: "gc.sweep", target: "vault",
+                                 details: ["chunks": "\(report.chunksRemoved)", "bytes": "\(report.bytesFreed)"], actor: actor, now: now)
+            }
+        }
+        return report
+    }
+}
