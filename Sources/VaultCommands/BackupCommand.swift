@@ -42,6 +42,9 @@ struct BackupCommand: ParsableCommand {
     @Flag(name: .long, help: "Dump roles without their password hashes (needed on managed services that hide pg_authid).")
     var noRolePasswords = false
 
+    @Option(name: .long, help: ArgumentHelp("Keep the point this long: 30d, 8w, 12m, 10y (7 days to 10 years; default: the vault's default retention).", valueName: "period"))
+    var retain: String?
+
     @Flag(name: .long, help: "No progress display on the terminal.")
     var quiet = false
 
@@ -50,6 +53,10 @@ struct BackupCommand: ParsableCommand {
     func validate() throws {
         try selection.validateSelection()
         guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64.") }
+        if let retain {
+            do { _ = try RetentionPeriod.parseChecked(retain, option: "--retain") }
+            catch let e as VaultError { throw ValidationError(e.message) }
+        }
         if let serverName, serverName.isEmpty || serverName.contains("/") {
             throw ValidationError("--server-name must be non-empty and must not contain '/'.")
         }
@@ -81,6 +88,7 @@ struct BackupCommand: ParsableCommand {
             request.serverName = serverName
             request.noRolePasswords = noRolePasswords
             request.pgBin = selection.pgBinDirectory
+            request.retain = try retain.map { try RetentionPeriod.parseChecked($0, option: "--retain") }
 
             Interrupt.shared.install()
             let totals = ProgressTotals(forward: EventPrinter(enabled: !output.json && !quiet))

@@ -27,11 +27,14 @@ struct RootCommand: ParsableCommand {
           pgvault restore latest --to /restore/db1-today
 
         Exit codes: 0 ok, 1 failed, 2 usage error, 3 partial (some databases refused or failed),
-        10 not a vault, 130 interrupted.
+        10 not a vault, 11 refused by protection (immutability, legal hold, soft delete),
+        130 interrupted.
         """,
         version: pgVaultVersionString,
         subcommands: [InitCommand.self, CheckCommand.self, BackupCommand.self, PointsCommand.self,
-                      ShowCommand.self, RestoreCommand.self, JobsCommand.self]
+                      ShowCommand.self, RestoreCommand.self, JobsCommand.self, VaultCommand.self,
+                      DeleteCommand.self, UndeleteCommand.self, RetainCommand.self, HoldCommand.self,
+                      PurgeCommand.self, AuditCommand.self]
     )
 
     static func entry() {

@@ -112,7 +112,8 @@ public struct AuditLog: Sendable {
 public enum Actor {
     public static var current: String {
         let env = ProcessInfo.processInfo.environment
-        let user = env["USER"] ?? env["LOGNAME"] ?? String(getuid())
-        return "\(user)@\(ProcessInfo.processInfo.hostName)"
+        var user = env["USER"] ?? env["LOGNAME"]
+        if user == nil, let pw = getpwuid(getuid()) { user = String(cString: pw.pointee.pw_name) }
+        return "\(user ?? String(getuid()))@\(ProcessInfo.processInfo.hostName)"
     }
 }

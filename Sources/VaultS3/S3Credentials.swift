@@ -1,5 +1,5 @@
 public import Foundation
-public import VaultCore
+import VaultCore
 
 /// S3 credentials. They come from the environment or `~/.aws/credentials`, never from the
 /// command line; `description` never shows the secret key or the session token.
