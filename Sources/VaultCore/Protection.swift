@@ -135,13 +135,20 @@ public enum Protection {
             return .allowed(.apply)
 
         case .purge:
-            guard let p = point, p.isSoftDeleted, let after = p.purgeAfter else {
+            guard let p = point, p.isSoftDeleted else {
                 return .refused(reason: "only soft-deleted points are purged", allowedFrom: nil, instead: "pgvault delete POINT first")
+            }
+            guard let after = p.purgeAfter else {
+                return .refused(reason: "the point's state records no soft-delete window (damaged state record)", allowedFrom: nil,
+                                instead: "pgvault undelete \(p.pointId), then delete it again")
             }
             if let r = held(p) { return r }
             if now < after {
+                // When retention under immutability ends later still, that is when purge may run.
+                var from = after
+                if s.protectsRetention, let until = p.retainUntil, until > after { from = until }
                 return .refused(reason: "its soft-delete window of \(p.softDeleteDays ?? 0) days runs until \(date(after))",
-                                allowedFrom: after, instead: nil)
+                                allowedFrom: from, instead: nil)
             }
             if let r = retained(p) { return r }
             return .allowed(.remove)
@@ -156,7 +163,10 @@ public enum Protection {
             return .allowed(.apply)
 
         case .setHold:
-            guard point != nil else { return .refused(reason: "no such point", allowedFrom: nil, instead: nil) }
+            guard let p = point else { return .refused(reason: "no such point", allowedFrom: nil, instead: nil) }
+            if let h = p.hold {
+                return .refused(reason: "the point is already on legal hold since \(date(h.setAt)) (\(h.reason))", allowedFrom: nil, instead: nil)
+            }
             return .allowed(.apply)
 
         case .clearHold:
@@ -168,9 +178,12 @@ public enum Protection {
             case (.locked, _):
                 return .refused(reason: "immutability is locked (since \(s.lockedAt.map(date) ?? "?")); a locked vault can never be unlocked or disabled",
                                 allowedFrom: nil, instead: nil)
-            case (_, .locked):
+            case (.unlocked, .locked):
                 return .refused(reason: "locking is its own, irreversible step", allowedFrom: nil,
                                 instead: "pgvault vault lock --confirm VAULT-ID")
+            case (_, .locked):
+                return .refused(reason: "only an unlocked vault can be locked, and locking is its own, irreversible step", allowedFrom: nil,
+                                instead: "pgvault vault set --immutability unlocked, then pgvault vault lock --confirm VAULT-ID")
             default:
                 return .allowed(.apply)
             }
@@ -199,8 +212,7 @@ public enum Protection {
             return .allowed(.apply)
 
         case .setDefaultRetention(let period):
-            let ref = Date(timeIntervalSince1970: 1_704_067_200)
-            if s.immutability == .locked && period.end(from: ref) < s.defaultRetention.end(from: ref) {
+            if s.immutability == .locked && !period.isNeverShorter(than: s.defaultRetention) {
                 return .refused(reason: "the default retention can only grow while immutability is locked (now \(s.defaultRetention))",
                                 allowedFrom: nil, instead: nil)
             }

@@ -15,8 +15,10 @@ public struct RetentionPeriod: Codable, Equatable, Sendable, CustomStringConvert
     /// Parses `8w`, `12m`, `10y`, `30d`; nil when the text is not a period.
     public static func parse(_ text: String) -> RetentionPeriod? {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        guard let last = t.last, let unit = Unit(rawValue: String(last)),
-              let n = Int(t.dropLast()), n > 0, n < 100_000 else { return nil }
+        let digits = t.dropLast()
+        guard let last = t.last, let unit = Unit(rawValue: String(last)), !digits.isEmpty,
+              digits.allSatisfy({ ("0"..."9").contains($0) }),
+              let n = Int(digits), n > 0, n < 100_000 else { return nil }
         return RetentionPeriod(count: n, unit: unit)
     }
 
@@ -37,6 +39,22 @@ public struct RetentionPeriod: Codable, Equatable, Sendable, CustomStringConvert
     }
 
     public var description: String { "\(count)\(unit.rawValue)" }
+
+    /// True when this period ends no earlier than `other` from every possible start date.
+    /// Same kind of unit: compare counts (1y = 12m, 1w = 7d). Mixed: check every start day
+    /// of a four-year leap cycle.
+    public func isNeverShorter(than other: RetentionPeriod) -> Bool {
+        func months(_ p: RetentionPeriod) -> Int? { p.unit == .months ? p.count : (p.unit == .years ? p.count * 12 : nil) }
+        func days(_ p: RetentionPeriod) -> Int? { p.unit == .days ? p.count : (p.unit == .weeks ? p.count * 7 : nil) }
+        if let a = months(self), let b = months(other) { return a >= b }
+        if let a = days(self), let b = days(other) { return a >= b }
+        let base = Date(timeIntervalSince1970: 1_704_067_200)  // 2024-01-01
+        for d in 0..<1461 {
+            let start = base.addingTimeInterval(Double(d) * 86400)
+            if end(from: start) < other.end(from: start) { return false }
+        }
+        return true
+    }
 
     /// `start` plus this period, in UTC calendar arithmetic (months and years keep the day of
     /// the month where it exists, e.g. Jan 31 + 1m = Feb 28/29).

@@ -290,7 +290,7 @@ struct ProtectionTests {
         Row("set under locked", vault(.locked), point(retain: past), .setHold, .allowed(.apply)),
         Row("set on a soft-deleted point", vault(.disabled),
             point(retain: past, softDeletedAt: t("2025-06-01T00:00:00Z"), window: 14), .setHold, .allowed(.apply)),
-        Row("set again on a held point", vault(.unlocked), point(retain: past, held: true), .setHold, .allowed(.apply)),
+        Row("set again on a held point", vault(.unlocked), point(retain: past, held: true), .setHold, .refused("already on legal hold", from: nil)),
         Row("set on no point", vault(.disabled), nil, .setHold, .refused("no such point", from: nil)),
         Row("clear a held point", vault(.disabled), point(retain: past, held: true), .clearHold, .allowed(.apply)),
         Row("clear a held point, locked and retained", vault(.locked), point(retain: future, held: true), .clearHold,
@@ -479,8 +479,10 @@ struct ProtectionTests {
 
 // MARK: - RetentionPeriod
 
+/// Nested so that `--filter ProtectionTests` runs it too.
+extension ProtectionTests {
 @Suite("Retention periods")
-struct RetentionPeriodTests {
+struct RetentionPeriods {
 
     @Test(arguments: [
         ("8w", 8, RetentionPeriod.Unit.weeks), ("12m", 12, .months), ("10y", 10, .years), ("30d", 30, .days),
@@ -579,4 +581,5 @@ struct RetentionPeriodTests {
         #expect(String(decoding: data, as: UTF8.self).contains("\"m\""))
         #expect(try JSONDecoder().decode(RetentionPeriod.self, from: data) == p)
     }
+}
 }
