@@ -52,15 +52,23 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        // --- S3 driver (issue 6) ---
+        .target(name: "VaultS3", dependencies: [
+            "VaultCore", "VaultStorage",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
         .executableTarget(name: "pgvault", dependencies: ["VaultCommands"], swiftSettings: strict),
 
         .target(name: "VaultTestSupport", dependencies: ["VaultCore", "VaultStorage"],
                 path: "Tests/VaultTestSupport", swiftSettings: strict),
         .testTarget(name: "VaultCoreTests", dependencies: ["VaultCore", "VaultTestSupport"], swiftSettings: strict),
-        .testTarget(name: "VaultStorageTests", dependencies: ["VaultStorage", "VaultTestSupport"], swiftSettings: strict),
+        .testTarget(name: "VaultStorageTests", dependencies: ["VaultStorage", "VaultTestSupport", "VaultS3"], swiftSettings: strict),
         .testTarget(name: "VaultFormatTests", dependencies: [
             "VaultFormat", "VaultStorage", "VaultTestSupport",
             .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
+        .testTarget(name: "VaultS3Tests", dependencies: [
+            "VaultS3", "VaultCore", "VaultStorage", "VaultTestSupport",
         ], swiftSettings: strict),
         .testTarget(name: "VaultPostgresTests", dependencies: ["VaultPostgres", "VaultTestSupport"], swiftSettings: strict),
         .testTarget(name: "VaultArchiveTests", dependencies: ["VaultArchive", "VaultFormat", "VaultTestSupport"], swiftSettings: strict),

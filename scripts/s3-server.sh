@@ -91,8 +91,18 @@ export PGVAULT_TEST_S3_REGION=us-east-1
 EOF
   chmod 0600 "$dir/s3.json" "$dir/credentials.env"
   mkdir -p "$dir/data"
+  # SeaweedFS grows 7 volumes per bucket (collection) by default: with -volume.max=100 only
+  # ~14 buckets could hold data. Grow one at a time (weed reads ./master.toml).
+  cat >"$dir/master.toml" <<'EOF2'
+[master.volume_growth]
+copy_1 = 1
+copy_2 = 2
+copy_3 = 3
+copy_other = 1
+EOF2
 
   # --- one weed server process ---------------------------------------------------------
+  cd "$dir"
   setsid "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" \
     -master.port="$p_master" -master.port.grpc="$g_master" -master.volumeSizeLimitMB=64 \
     -master.electionTimeout=1s \

@@ -11,6 +11,8 @@
 #      PGVAULT_TEST_CONNINFO  conninfo of that cluster (superuser `postgres`, trust auth)
 #      PGVAULT_BIN            absolute path of the built debug `pgvault`
 #      PGVAULT_TEST_TMP       a scratch directory removed afterwards
+#      PGVAULT_TEST_S3_ENDPOINT / _ACCESS_KEY / _SECRET_KEY / _REGION
+#                             a throwaway SeaweedFS S3 server with Object Lock (scripts/s3-server.sh)
 # 5. stops the cluster and removes the temp dirs (trap on EXIT: also on failure or ^C),
 #    and exits with swift test's status.
 #
@@ -54,6 +56,8 @@ cleanup() {
   if [ -n "$started" ]; then
     "$root/scripts/pg-cluster.sh" stop "$cluster" || true
   fi
+  # S3 server (issue 6): SIGKILL, instant and safe
+  if [ -n "${s3_started:-}" ]; then "$root/scripts/s3-server.sh" stop "$work/s3" || true; fi
   if [ "${PGVAULT_KEEP_TMP:-}" = 1 ]; then
     log "kept $work (server log: $cluster/server.log)"
   else
@@ -91,6 +95,14 @@ fi
 log "PostgreSQL 15 at: $conninfo"
 
 export PGVAULT_TEST_CONNINFO="$conninfo"
+
+# --- S3 server (issue 6): SeaweedFS with Object Lock, scripts/s3-server.sh ---------------
+# exports PGVAULT_TEST_S3_ENDPOINT / _ACCESS_KEY / _SECRET_KEY / _REGION
+s3_started=1
+s3_env=$("$root/scripts/s3-server.sh" start "$work/s3") || { log "could not start the S3 server"; exit 1; }
+eval "$s3_env"
+log "S3 (SeaweedFS) at: $PGVAULT_TEST_S3_ENDPOINT"
+# --- end S3 --------------------------------------------------------------------------------
 export PGVAULT_TEST_TMP="$work/tmp"
 
 log "swift test --disable-xctest $*"

@@ -142,13 +142,17 @@ struct EventPrinter: ProgressSink {
     let enabled: Bool
     func report(_ event: JobEvent) {
         guard enabled else { return }
+        // On a terminal, clear the ticker's line first so the two never mix.
+        let clear = Output.stderrIsTerminal ? "\r\u{1B}[K" : ""
         switch event {
         case .connected(let server, let version, let pgDump):
-            Output.stderr("connected to \(server) (PostgreSQL \(version)); using pg_dump \(pgDump)")
+            Output.stderr(clear + "connected to \(server) (PostgreSQL \(version)); using pg_dump \(pgDump)")
         case .refused(let db, let message):
-            Output.stderr("refused \(db): \(message)")
+            Output.stderr(clear + "refused \(db): \(message)")
         case .finished(let db, let ok, let bytes):
-            Output.stderr(ok ? "done    \(db) (\(ByteSize.format(bytes)))" : "FAILED  \(db)")
+            Output.stderr(clear + (ok ? "done    \(db) (\(ByteSize.format(bytes)))" : "FAILED  \(db)"))
+        case .note(let text):
+            Output.stderr(clear + text)
         default: break
         }
     }

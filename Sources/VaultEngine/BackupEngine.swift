@@ -70,12 +70,13 @@ public struct BackupEngine: Sendable {
 
     private func waitForSweep() throws {
         let deadline = Date().addingTimeInterval(3600)
+        var told = false
         while let gc = try Lease.live(prefix: "gc", storage: vault.storage).first {
             try checkInterrupt()
             guard Date() < deadline else {
                 throw VaultError(.busy, "Garbage collection by \(gc.holder) has held the vault for an hour; try again later.")
             }
-            progress.report(.note("waiting for garbage collection by \(gc.holder) to finish"))
+            if !told { progress.report(.note("waiting for garbage collection by \(gc.holder) to finish")); told = true }
             Thread.sleep(forTimeInterval: 1)
         }
     }
@@ -286,9 +287,11 @@ public struct BackupEngine: Sendable {
         if let database {
             writer.onChunk = { [progress] n in progress.report(.bytes(database: database, count: n)) }
         }
+        let reader = PipeReader { buf in try child.read(into: buf) }
         do {
-            try writer.consume { buf in try child.read(into: buf) }
+            try writer.consume { buf in try reader.read(into: buf) }
         } catch {
+            reader.stop()
             child.terminate(signal: SIGTERM)
             _ = child.wait()
             throw error

@@ -45,6 +45,7 @@ public struct S3ObjectVersion: Sendable, Equatable {
     public var isLatest: Bool
     public var isDeleteMarker: Bool
     public var size: Int64
+    public var modified: Date?
 }
 
 /// One unfinished multipart upload.
@@ -333,7 +334,9 @@ public final class S3Storage: Storage, @unchecked Sendable {
             }
             for c in doc.all("Contents") {
                 guard let k = c.value("Key"), let rel = relative(k) else { continue }
-                out.append(ObjectInfo(key: rel, size: Int64(c.value("Size") ?? "0") ?? 0))
+                out.append(ObjectInfo(key: rel, size: Int64(c.value("Size") ?? "0") ?? 0,
+                                      modified: c.value("LastModified").flatMap(S3Storage.parseISODate)
+                                          ?? Date(timeIntervalSince1970: 0)))
             }
             token = doc.value("IsTruncated") == "true" ? doc.value("NextContinuationToken") : nil
             if doc.value("IsTruncated") == "true" && token == nil { throw unparsable("ListObjectsV2 (truncated without a continuation token)") }
@@ -390,7 +393,8 @@ public final class S3Storage: Storage, @unchecked Sendable {
                 out.append(S3ObjectVersion(key: rel, versionId: c.value("VersionId") ?? "null",
                                            isLatest: c.value("IsLatest") == "true",
                                            isDeleteMarker: c.name == "DeleteMarker",
-                                           size: Int64(c.value("Size") ?? "0") ?? 0))
+                                           size: Int64(c.value("Size") ?? "0") ?? 0,
+                                           modified: c.value("LastModified").flatMap(S3Storage.parseISODate)))
             }
             guard doc.value("IsTruncated") == "true" else { break }
             keyMarker = doc.value("NextKeyMarker")
@@ -617,11 +621,37 @@ public final class S3Storage: Storage, @unchecked Sendable {
                       Int(tm.tm_mday), Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec))
     }
 
+    /// Parses `yyyy-MM-ddTHH:mm:ss[.fff]Z` (what S3 sends) without a formatter per call.
     static func parseISODate(_ s: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return d }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: s)
+        let b = Array(s.utf8)
+        guard b.count >= 20, b[4] == 45, b[7] == 45, b[10] == 84, b[13] == 58, b[16] == 58, b.last == 90 else {
+            return nil
+        }
+        func num(_ from: Int, _ len: Int) -> Int? {
+            var v = 0
+            for i in from..<from + len {
+                guard b[i] >= 48 && b[i] <= 57 else { return nil }
+                v = v * 10 + Int(b[i] - 48)
+            }
+            return v
+        }
+        guard let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2),
+              let sec = num(17, 2) else { return nil }
+        var frac = 0.0
+        if b.count > 20 {
+            guard b[19] == 46, b.count > 21 else { return nil }
+            var scale = 0.1
+            for i in 20..<(b.count - 1) {
+                guard b[i] >= 48 && b[i] <= 57 else { return nil }
+                frac += Double(b[i] - 48) * scale
+                scale /= 10
+            }
+        } else if b[19] != 90 {
+            return nil
+        }
+        var t = tm()
+        t.tm_year = Int32(y - 1900); t.tm_mon = Int32(mo - 1); t.tm_mday = Int32(d)
+        t.tm_hour = Int32(h); t.tm_min = Int32(mi); t.tm_sec = Int32(sec)
+        return Date(timeIntervalSince1970: Double(timegm(&t)) + frac)
     }
 }

@@ -6,7 +6,7 @@ import VaultTestSupport
 
 /// The one contract every storage driver passes. A new driver adds itself to `drivers`.
 enum Driver: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case memory, local
+    case memory, local, s3
     var testDescription: String { rawValue }
 
     func make() throws -> any Storage {
@@ -17,6 +17,7 @@ enum Driver: String, CaseIterable, Sendable, CustomTestStringConvertible {
             let s = LocalStorage(root: dir.appendingPathComponent("vault").path)
             try s.createRoot()
             return s
+        case .s3: return try S3ContractDriver.make()
         }
     }
 }
