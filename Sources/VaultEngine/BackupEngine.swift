@@ -100,32 +100,46 @@ public struct BackupEngine: Sendable {
         let chunker = Chunker(vault.config.chunker)
         let level = vault.config.compression.level
 
-        // Cluster globals first: small, and a failure here is reported like a database's.
+        // Cluster globals on their own thread, beside the databases: small, and a failure
+        // here is reported like a database's.
         var files: [FileEntry] = []
         var failures: [VaultError] = []
         var stats = PointStats()
-        for (kind, name) in [(FileKind.roles, "roles.sql"), (FileKind.tablespaces, "tablespaces.sql")] {
-            try checkInterrupt()
-            do {
-                let cmd = try DumpCommand.pgDumpAllGlobals(tools: tools, conn: info, roles: kind == .roles,
-                                                           noRolePasswords: request.noRolePasswords)
-                defer { cmd.cleanup() }
-                let writer = FileWriter(store: store, chunker: chunker, compressor: Compressor(level: level))
-                try stream(executable: tools.pgDumpAll, cmd.arguments, cmd.environment, label: name, into: writer,
-                           database: nil)
-                let r = try writer.finish()
-                files.append(FileEntry(path: name, kind: kind, database: nil, size: r.size, sha256: r.sha256, chunks: r.chunks))
-                stats.add(writer)
-                progress.report(.file(name: name, bytes: r.size))
-            } catch let e as VaultError where e.code != .interrupted && e.code != .diskFull {
-                var err = e
-                if kind == .roles && !request.noRolePasswords {
-                    err.message += " On a managed service that hides role passwords, add --no-role-passwords."
+        let globalsResult = Locked<(files: [FileEntry], failures: [VaultError], stats: PointStats, fatal: VaultError?)>(([], [], PointStats(), nil))
+        let globalsDone = DispatchGroup()
+        globalsDone.enter()
+        let globalsThread = Thread { [self] in
+            defer { globalsDone.leave() }
+            for (kind, name) in [(FileKind.roles, "roles.sql"), (FileKind.tablespaces, "tablespaces.sql")] {
+                do {
+                    try checkInterrupt()
+                    let cmd = try DumpCommand.pgDumpAllGlobals(tools: tools, conn: info, roles: kind == .roles,
+                                                               noRolePasswords: request.noRolePasswords)
+                    defer { cmd.cleanup() }
+                    let writer = FileWriter(store: store, chunker: chunker, compressor: Compressor(level: level))
+                    try stream(executable: tools.pgDumpAll, cmd.arguments, cmd.environment, label: name, into: writer,
+                               database: nil)
+                    let r = try writer.finish()
+                    let entry = FileEntry(path: name, kind: kind, database: nil, size: r.size, sha256: r.sha256, chunks: r.chunks)
+                    globalsResult.withLock { $0.files.append(entry); $0.stats.add(writer) }
+                    progress.report(.file(name: name, bytes: r.size))
+                } catch let e as VaultError where e.code != .interrupted && e.code != .diskFull {
+                    var err = e
+                    if kind == .roles && !request.noRolePasswords {
+                        err.message += " On a managed service that hides role passwords, add --no-role-passwords."
+                    }
+                    globalsResult.withLock { $0.failures.append(err) }
+                    logger.error("globals failed", metadata: ["file": "\(name)", "error": "\(err.message)"])
+                } catch let e as VaultError {
+                    globalsResult.withLock { $0.fatal = e }
+                    return
+                } catch {
+                    globalsResult.withLock { $0.fatal = VaultError(.internalError, "unexpected error: \(error)") }
+                    return
                 }
-                failures.append(err)
-                logger.error("globals failed", metadata: ["file": "\(name)", "error": "\(err.message)"])
             }
         }
+        globalsThread.start()
 
         // One worker per --jobs slot pulls the next database.
         let queue = Locked(databases.makeIterator())
@@ -157,7 +171,12 @@ public struct BackupEngine: Sendable {
             t.start()
         }
         group.wait()
-        if let e = fatal.withLock({ $0 }) { throw e }
+        globalsDone.wait()
+        if let e = fatal.withLock({ $0 }) ?? globalsResult.withLock({ $0.fatal }) { throw e }
+        let globals = globalsResult.withLock { $0 }
+        files = globals.files.sorted { $0.path < $1.path }
+        failures = globals.failures
+        stats = globals.stats
         try checkInterrupt()
 
         var records: [DatabaseRecord] = []
