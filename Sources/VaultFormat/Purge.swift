@@ -24,6 +24,10 @@ public struct PurgeReport: Codable, Sendable, Equatable {
     /// Why the chunk sweep did not run (a backup holds its lease), if it did not.
     public var sweepDeferred: String?
     public var orphanStateRecordsRemoved = 0
+    /// S3 vaults: object versions removed for good, versions still locked, uploads aborted.
+    public var versionsRemoved = 0
+    public var versionsLocked = 0
+    public var uploadsAborted = 0
 }
 
 extension VaultControl {
@@ -52,14 +56,22 @@ extension VaultControl {
         }
         if !dryRun {
             for id in purging.sorted() {
+                // Decide again on fresh state: a hold or undelete may have landed since the listing.
+                let fresh = try view(id)
+                if case .refused(let reason, let from, _) = Protection.decide(.purge, settings: try settings(), point: fresh.state, now: now) {
+                    purging.remove(id)
+                    report.purged.removeAll { $0.point == id }
+                    report.kept.append(.init(point: id, reason: reason, allowedFrom: from))
+                    continue
+                }
                 try audit.append(operation: "point.purge", target: id, actor: actor, now: now)
                 try removePoint(id)
             }
-            // State records left by a purge that was killed after removing the manifest.
-            let live = Set(views.map(\.id))
+            // State records left by a purge that was killed after removing the manifest. Each is
+            // checked against the manifest now, so a point committed meanwhile keeps its state.
             for o in try storage.list(prefix: "state/") {
                 let parts = o.key.split(separator: "/")
-                if parts.count == 3, !live.contains(String(parts[1])) {
+                if parts.count == 3, try !storage.exists(Vault.pointKey(String(parts[1]))) {
                     try storage.delete(o.key)
                     report.orphanStateRecordsRemoved += 1
                 }
@@ -84,19 +96,25 @@ extension VaultControl {
             let remaining = dryRun ? views.map(\.manifest).filter { !purging.contains($0.id) } : try vault.points()
             for m in remaining { for f in m.files { for c in f.chunks { marked.insert(c.id) } } }
             let cutoff = now.addingTimeInterval(-grace)
-            var swept = 0
+            var doomed: [ObjectInfo] = []
             for o in try storage.list(prefix: "chunks/") {
                 guard let id = o.key.split(separator: "/").last.map(String.init) else { continue }
                 if marked.contains(id) || o.modified > cutoff { report.chunksKept += 1; continue }
-                if !dryRun { try storage.delete(o.key) }
-                report.chunksRemoved += 1
-                report.bytesFreed += o.size
-                swept += 1
+                doomed.append(o)
             }
-            if !dryRun && swept > 0 {
-                try storage.sync()
+            report.chunksRemoved = doomed.count
+            report.bytesFreed = doomed.reduce(0) { $0 + $1.size }
+            if !dryRun && !doomed.isEmpty {
+                // Audit first, so even a sweep killed half-way is on record.
                 try audit.append(operation: "gc.sweep", target: "vault",
                                  details: ["chunks": "\(report.chunksRemoved)", "bytes": "\(report.bytesFreed)"], actor: actor, now: now)
+                for o in doomed { try storage.delete(o.key) }
+                try storage.sync()
+            }
+            if !dryRun, let v = try ObjectLock.sweepVersions(storage, olderThan: cutoff) {   // S3: versions, uploads
+                report.versionsRemoved = v.versionsRemoved
+                report.versionsLocked = v.versionsLocked
+                report.uploadsAborted = v.uploadsAborted
             }
         }
         return report
