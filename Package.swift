@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
@@ -40,7 +43,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "VaultArchive", dependencies: [
-            "VaultCore", "VaultFormat", "CLibArchive",
+            "VaultCore", "VaultFormat", "CLibArchive", "VaultS3",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "VaultEngine", dependencies: [
@@ -49,6 +52,7 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "VaultCommands", dependencies: [
             "VaultCore", "VaultStorage", "VaultFormat", "VaultPostgres", "VaultArchive", "VaultEngine",
+            "VaultPolicy", "VaultService", "VaultS3",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -56,6 +60,18 @@ let package = Package(
         .target(name: "VaultS3", dependencies: [
             "VaultCore", "VaultStorage",
             .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
+        // --- Policy, schedules and GFS retention (issue 5) ---
+        .target(name: "VaultPolicy", dependencies: [
+            "VaultCore",
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: strict),
+        // --- The vault service: scheduler loop, HTTP API, metrics (issue 5) ---
+        .target(name: "VaultService", dependencies: [
+            "VaultCore", "VaultStorage", "VaultFormat", "VaultEngine", "VaultPolicy", "VaultPostgres", "VaultArchive",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .executableTarget(name: "pgvault", dependencies: ["VaultCommands"], swiftSettings: strict),
 
@@ -72,8 +88,9 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "VaultPostgresTests", dependencies: ["VaultPostgres", "VaultTestSupport"], swiftSettings: strict),
         .testTarget(name: "VaultArchiveTests", dependencies: ["VaultArchive", "VaultFormat", "VaultTestSupport"], swiftSettings: strict),
+        .testTarget(name: "VaultPolicyTests", dependencies: ["VaultPolicy", "VaultCore"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [
-            "VaultTestSupport", "VaultCore", "VaultFormat", "VaultStorage", "VaultEngine", "pgvault",
+            "VaultTestSupport", "VaultCore", "VaultFormat", "VaultStorage", "VaultEngine", "pgvault", "VaultS3",
         ], swiftSettings: strict),
     ]
 )

@@ -1,4 +1,5 @@
 import VaultCore
+import VaultS3
 
 /// Where a restore-as-files writes: a directory or one tar archive.
 ///
@@ -49,12 +50,18 @@ public enum RestoreTarget: Sendable, Equatable {
     /// A tar archive that must not exist; `.tar`, `.tar.zst`/`.tzst` (zstd) or
     /// `.tar.gz`/`.tgz` (gzip), chosen by the file name's extension.
     case tar(String)
+    /// An empty prefix of an existing bucket, `s3://bucket/prefix` (S3Sink); credentials from
+    /// the environment or ~/.aws/credentials.
+    case s3(url: String, endpoint: String, region: String)
 
     /// Opens the sink for this target, checking up front that nothing would be overwritten.
     public func makeSink() throws -> any RestoreSink {
         switch self {
         case .directory(let path): return try DirectorySink(path: path)
         case .tar(let path): return try TarSink(path: path)
+        case .s3(let url, let endpoint, let region):
+            return try S3Sink(storage: S3Storage(url: url, endpoint: endpoint, region: region,
+                                                 credentials: S3Credentials.resolve()))
         }
     }
 }

@@ -7,8 +7,10 @@ import VaultStorage
 
 /// `--vault` shared by every command that opens a vault.
 struct VaultOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The vault directory (default: $PGVAULT_VAULT).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("The vault: a directory or s3://bucket/prefix (default: $PGVAULT_VAULT).", valueName: "path|url"))
     var vault: String?
+
+    @OptionGroup var s3: S3Options
 
     func location() throws -> String {
         if let vault, !vault.isEmpty { return vault }
@@ -16,16 +18,13 @@ struct VaultOption: ParsableArguments {
         throw VaultError(.invalidArgument, "No vault given: pass --vault PATH or set PGVAULT_VAULT.")
     }
 
-    func storage() throws -> LocalStorage {
-        let path = try location()
-        if path.hasPrefix("s3://") {
-            throw VaultError(.invalidArgument, "S3 vaults are not supported by this version yet; use a directory.", location: path)
-        }
-        return LocalStorage(root: path)
+    /// The storage driver: LocalStorage for a directory, S3Storage for s3:// (StorageFactory).
+    func storage() throws -> any Storage {
+        try StorageFactory.make(try location(), s3: s3)
     }
 
     func open() throws -> Vault {
-        try Vault.open(storage: try storage())
+        try StorageFactory.open(try location(), s3: s3)
     }
 }
 
@@ -90,11 +89,11 @@ func runReportingErrors(json: Bool, _ body: () throws -> Int32) throws {
     if code != 0 { throw ArgumentParser.ExitCode(code) }
 }
 
-func makeLogger() -> Logger {
+func makeLogger(level defaultLevel: Logger.Level = .warning) -> Logger {
     var logger = Logger(label: "pgvault") { label in
         StreamLogHandler.standardError(label: label)
     }
-    let level = ProcessInfo.processInfo.environment["PGVAULT_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+    let level = ProcessInfo.processInfo.environment["PGVAULT_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? defaultLevel
     logger.logLevel = level
     return logger
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VaultCore
 import VaultFormat
+import VaultS3
 import VaultStorage
 
 struct InitCommand: ParsableCommand {
@@ -21,14 +22,42 @@ struct InitCommand: ParsableCommand {
     var path: String?
 
     @OptionGroup var vaultOption: VaultOption
+
+    @Option(help: ArgumentHelp("disabled or unlocked (lock later with `pgvault vault lock`). On S3, unlocked needs a bucket with Object Lock.", valueName: "state"))
+    var immutability: String?
+
+    @Option(help: ArgumentHelp("Days a deleted point stays recoverable (14-180).", valueName: "n"))
+    var softDeleteDays: Int?
+
+    @Flag(help: "S3: create the bucket (with Object Lock enabled) if it does not exist.")
+    var createBucket = false
+
     @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if let immutability, immutability != "disabled" && immutability != "unlocked" {
+            throw ValidationError("--immutability must be disabled or unlocked (lock later with `pgvault vault lock`).")
+        }
+    }
 
     func run() throws {
         try runReportingErrors(json: output.json) {
             let location = try path ?? vaultOption.location()
-            let storage = LocalStorage(root: location)
-            try storage.createRoot()
+            let storage = try StorageFactory.make(location, s3: vaultOption.s3)
+            if let local = storage as? LocalStorage { try local.createRoot() }
+            if let s3 = storage as? S3Storage {
+                if createBucket { try s3.createBucket(objectLock: true) }
+                try StorageFactory.checkBucket(s3)
+            } else if createBucket {
+                throw VaultError(.invalidArgument, "--create-bucket is for s3:// vaults.")
+            }
+            let imm = immutability.flatMap(ProtectionSettings.Immutability.init(rawValue:))
+            // Before anything is written: immutability on S3 needs Object Lock on the bucket.
+            if let imm, imm != .disabled { try ObjectLock.requireSupport(storage) }
             let vault = try Vault.create(storage: storage)
+            if imm != nil || softDeleteDays != nil {
+                try VaultControl(vault: vault).changeSettings(immutability: imm, softDeleteDays: softDeleteDays)
+            }
             if output.json {
                 struct Out: Encodable { let vault: String; let id: String; let format: Int }
                 try Output.json(Out(vault: location, id: vault.config.id, format: vault.config.format))

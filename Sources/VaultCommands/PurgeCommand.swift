@@ -38,6 +38,9 @@ struct PurgeCommand: ParsableCommand {
             for k in r.kept { Output.stdout("kept point \(k.point): \(k.reason)\(k.allowedFrom.map { "; purge allowed from \(Timestamp.rfc3339($0))" } ?? "")") }
             if let d = r.sweepDeferred { Output.stdout("chunk sweep skipped: \(d)") }
             else { Output.stdout("\(dryRun ? "would remove" : "removed") \(r.chunksRemoved) unreferenced chunks, freeing \(ByteSize.format(r.bytesFreed)); \(r.chunksKept) chunks kept.") }
+            if r.versionsRemoved + r.versionsLocked + r.uploadsAborted > 0 {
+                Output.stdout("S3: removed \(r.versionsRemoved) old object versions, \(r.versionsLocked) still locked by Object Lock; aborted \(r.uploadsAborted) unfinished uploads.")
+            }
             if r.orphanStateRecordsRemoved > 0 { Output.stdout("removed \(r.orphanStateRecordsRemoved) state records left by an interrupted purge") }
             return 0
         }

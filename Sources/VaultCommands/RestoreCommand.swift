@@ -30,7 +30,7 @@ struct RestoreCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Point id, unique id prefix, or `latest`.", valueName: "point"))
     var point: String
 
-    @Option(name: .long, help: ArgumentHelp("Write the files into this new or empty directory.", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("Write the files into this new or empty directory, or an empty s3://bucket/prefix.", valueName: "dir|url"))
     var to: String?
 
     @Option(name: .long, help: ArgumentHelp("Write the files into this new tar archive (.tar or .tar.zst).", valueName: "file"))
@@ -47,9 +47,6 @@ struct RestoreCommand: ParsableCommand {
     func validate() throws {
         guard (to == nil) != (tar == nil) else {
             throw ValidationError("Give exactly one of --to DIR or --tar FILE.")
-        }
-        if let to, to.hasPrefix("s3://") {
-            throw ValidationError("Restoring to object storage (s3://) is not supported by this version; use --to DIR or --tar FILE.")
         }
         if let tar, !(tar.hasSuffix(".tar") || tar.hasSuffix(".tar.zst")) {
             throw ValidationError("--tar: the file name must end in .tar or .tar.zst.")
@@ -68,7 +65,11 @@ struct RestoreCommand: ParsableCommand {
         try runReportingErrors(json: output.json) {
             let vault = try vaultOption.open()
             let m = try vault.resolvePoint(point)
-            let target: RestoreTarget = to.map { .directory($0) } ?? .tar(tar ?? "")
+            var target: RestoreTarget = to.map { .directory($0) } ?? .tar(tar ?? "")
+            if let to, StorageFactory.isS3(to) {   // restore to object storage (S3Sink)
+                try StorageFactory.checkOutside(vault: vault, target: to)
+                target = .s3(url: to, endpoint: vaultOption.s3.endpoint(), region: vaultOption.s3.region())
+            }
             Interrupt.shared.install()
             let totals = ProgressTotals()
             let ticker = (!output.json && !quiet && Output.stderrIsTerminal) ? Ticker(totals: totals) : nil

@@ -132,6 +132,11 @@ public struct Manifest: Codable, Equatable, Sendable {
     public var retainUntil: Date?
     /// The retention the backup asked for, e.g. `12m` (format 2).
     public var retention: String?
+    /// GFS tags the point earned when it was taken (`weekly`, `monthly`, `yearly`,
+    /// `on-demand`); `pgvault run` recomputes them for retention (format 2).
+    public var tags: [String]?
+    /// Taken on request (`pgvault backup`, `POST /v1/backups`), not by the schedule.
+    public var onDemand: Bool?
 
     public init(id: String, vaultId: String, jobId: String, server: ServerInfo, pgDumpVersion: String,
                 pgVaultVersion: String, startedAt: Date, finishedAt: Date, status: PointStatus,

@@ -18,6 +18,14 @@ public struct BackupRequest: Sendable {
     public var pgBin: String?
     /// How long the point is kept; nil: the vault's default retention.
     public var retain: RetentionPeriod?
+    /// GFS tags to record (scheduled backups); a failed point keeps none.
+    public var tags: [String] = ["on-demand"]
+    /// False for backups taken by the schedule (`pgvault run`, `serve`).
+    public var onDemand = true
+    /// Job id to use (the service hands it out before the job starts); nil: a new one.
+    public var jobId: String?
+    /// Who asked, for the job record and the audit log (default `user@host`).
+    public var actor: String = Actor.current
     public init(conninfo: ConnInfo) { self.conninfo = conninfo }
 }
 
@@ -46,8 +54,9 @@ public struct BackupEngine: Sendable {
 
     public func run(_ request: BackupRequest) throws -> BackupResult {
         let started = Timestamp.millis(Date())
-        let jobId = "backup-" + Identifier.make(at: started)   // also the lease name: locks/backup-*.json
+        let jobId = request.jobId ?? "backup-" + Identifier.make(at: started)   // also the lease name: locks/backup-*.json
         var job = JobRecord(id: jobId, kind: .backup, startedAt: started)
+        job.actor = request.actor
         let jobs = JobLog(storage: vault.storage)
         try jobs.started(job)
         do {
@@ -96,7 +105,11 @@ public struct BackupEngine: Sendable {
         let databases = try Discovery.databases(admin, include: request.databases, exclude: request.exclude)
         progress.report(.databases(databases.map(\.name)))
 
-        let store = ChunkStore(storage: vault.storage)
+        // The point's retain-until is known from the start, so chunks are locked for it as they
+        // are written (S3 Object Lock; see ObjectLock.swift) before the manifest exists.
+        let period = try request.retain ?? VaultControl(vault: vault).settings().defaultRetention
+        let retainUntil = Timestamp.millis(period.end(from: started))
+        let store = ChunkStore(storage: ObjectLock.forChunks(vault.storage, until: retainUntil))
         let chunker = Chunker(vault.config.chunker)
         let level = vault.config.compression.level
 
@@ -200,15 +213,16 @@ public struct BackupEngine: Sendable {
                                 databases: records, files: files, stats: stats)
         try checkInterrupt()
         var point = manifest
-        let settings = try VaultControl(vault: vault).settings()
-        let period = request.retain ?? settings.defaultRetention
         point.retention = period.description
-        point.retainUntil = Timestamp.millis(period.end(from: started))
+        point.tags = status == .failed ? [] : request.tags
+        point.onDemand = request.onDemand
+        point.retainUntil = retainUntil
         try vault.commit(point)
         try AuditLog(storage: vault.storage).append(
             operation: "point.create", target: point.id,
             details: ["server": server.name, "status": status.rawValue, "retainUntil": Timestamp.rfc3339(point.retainUntil ?? started),
-                      "databases": "\(okCount)/\(records.count)"])
+                      "databases": "\(okCount)/\(records.count)"],
+            actor: request.actor)
         logger.info("recovery point written", metadata: ["point": "\(point.id)", "status": "\(status.rawValue)"])
 
         job.finishedAt = finished

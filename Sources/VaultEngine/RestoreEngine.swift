@@ -38,10 +38,12 @@ public struct RestoreEngine: Sendable {
         return manifest.files.filter { $0.database == nil || wanted.contains($0.database ?? "") }
     }
 
-    public func restore(_ manifest: Manifest, to target: RestoreTarget, databases: [String] = []) throws -> RestoreSummary {
+    public func restore(_ manifest: Manifest, to target: RestoreTarget, databases: [String] = [],
+                        jobId: String? = nil, actor: String = Actor.current) throws -> RestoreSummary {
         let files = try Self.select(manifest, databases: databases)
         let started = Timestamp.millis(Date())
-        var job = JobRecord(id: "restore-" + Identifier.make(at: started), kind: .restore, startedAt: started)
+        var job = JobRecord(id: jobId ?? "restore-" + Identifier.make(at: started), kind: .restore, startedAt: started)
+        job.actor = actor
         job.pointId = manifest.id
         job.server = manifest.server.name
         job.databases = Array(Set(files.compactMap(\.database))).sorted()

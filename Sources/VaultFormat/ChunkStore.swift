@@ -24,6 +24,7 @@ public final class ChunkStore: @unchecked Sendable {
         if seen { return Result(storedBytes: 0, isNew: false) }
         let key = ChunkCodec.key(for: id)
         if try storage.exists(key) {
+            try ObjectLock.extendChunk(storage, key: key)   // keep it as long as this point (S3 Object Lock)
             remember(id)
             return Result(storedBytes: 0, isNew: false)
         }
@@ -31,6 +32,7 @@ public final class ChunkStore: @unchecked Sendable {
         do {
             try storage.put(key, object, mode: .createOnly)
         } catch let e as VaultError where e.code == .objectExists {
+            try ObjectLock.extendChunk(storage, key: key)
             remember(id)   // another job of this backup (or another backup) stored it first
             return Result(storedBytes: 0, isNew: false)
         }

@@ -52,6 +52,7 @@ public struct VaultControl: Sendable {
         if let defaultRetention, defaultRetention != current.defaultRetention { ops.append(.setDefaultRetention(defaultRetention)); next.defaultRetention = defaultRetention }
         for op in ops { try require(op, point: nil, settings: current) }
         guard !ops.isEmpty else { return current }
+        if current.immutability == .disabled && next.immutability != .disabled { try ObjectLock.requireSupport(storage) }
         try writeSettings(next, previous: current)
         return next
     }
@@ -182,6 +183,7 @@ public struct VaultControl: Sendable {
         try require(.setRetention(until), point: v.state, settings: try settings())
         let old = v.state.retainUntil
         v.state.retainUntil = Timestamp.millis(until)
+        try ObjectLock.extend(vault: vault, point: v.manifest, until: v.state.retainUntil ?? until)   // S3: before the record
         try writeState(v.state)
         try audit.append(operation: "point.retain", target: v.id,
                          details: ["from": old.map(Timestamp.rfc3339) ?? "none", "to": Timestamp.rfc3339(until)], actor: actor, now: now)
@@ -193,6 +195,7 @@ public struct VaultControl: Sendable {
         var v = try view(ref)
         try require(.setHold, point: v.state, settings: try settings())
         v.state.hold = PointState.Hold(reason: reason, setAt: now, setBy: actor)
+        try ObjectLock.legalHold(control: self, point: v.manifest, on: true)   // S3 legal hold
         try writeState(v.state)
         try audit.append(operation: "hold.set", target: v.id, details: ["reason": reason], actor: actor, now: now)
         try storage.sync()
@@ -203,6 +206,7 @@ public struct VaultControl: Sendable {
         var v = try view(ref)
         try require(.clearHold, point: v.state, settings: try settings())
         v.state.hold = nil
+        try ObjectLock.legalHold(control: self, point: v.manifest, on: false)   // S3 legal hold
         try writeState(v.state)
         try audit.append(operation: "hold.clear", target: v.id, details: ["reason": reason], actor: actor, now: now)
         try storage.sync()

@@ -34,6 +34,8 @@ public struct JobRecord: Codable, Equatable, Sendable {
     public var storedBytes: Int64?
     public var error: ErrorRecord?
     public var failures: [ErrorRecord]?
+    /// Who asked: `user@host`, or the API token's name for jobs started through `serve`.
+    public var actor: String?
 
     public init(id: String, kind: JobKind, startedAt: Date) {
         self.id = id; self.kind = kind; self.status = .running; self.startedAt = startedAt

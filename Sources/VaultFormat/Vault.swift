@@ -31,6 +31,7 @@ public struct Vault: Sendable {
 
     /// Creates a new vault. Refuses an existing vault and a non-empty non-vault location.
     public static func create(storage: any Storage, now: Date = Date()) throws -> Vault {
+        let storage = LockingStorage.wrap(storage)   // S3 Object Lock (ObjectLock.swift); others unchanged
         if try storage.exists(configKey) {
             throw VaultError(.vaultExists, "\(storage.location) is already a pgvault vault; nothing was changed.",
                              location: storage.location)
@@ -53,6 +54,7 @@ public struct Vault: Sendable {
 
     /// Opens an existing vault; `.notAVault` (exit 10) when there is none at this location.
     public static func open(storage: any Storage) throws -> Vault {
+        let storage = LockingStorage.wrap(storage)   // S3 Object Lock (ObjectLock.swift); others unchanged
         let data: Data
         do { data = try storage.get(configKey) }
         catch let e as VaultError where e.code == .objectMissing {

@@ -66,7 +66,14 @@ import VaultTestSupport
         let b = try ChildProcess.spawn(executable: "/bin/sleep", arguments: ["30"], environment: env)
         defer { a.terminate(); b.terminate(); a.wait(); b.wait() }
         for c in [a, b] {
-            let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(c.pid)/fd").sorted()
+            // The new program may hold a descriptor for a moment while it starts (locale files):
+            // a leaked pipe stays, so look until the set settles (or a second has passed).
+            var fds: [String] = []
+            for _ in 0..<20 {
+                fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(c.pid)/fd").sorted()
+                if fds == ["0", "1", "2"] { break }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
             #expect(fds == ["0", "1", "2"])
             let stdin = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(c.pid)/fd/0")
             #expect(stdin == "/dev/null")

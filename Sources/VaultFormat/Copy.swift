@@ -1,0 +1,104 @@
+public import Foundation
+public import VaultCore
+import VaultStorage
+
+/// What `pgvault copy` did.
+public struct CopyReport: Codable, Sendable, Equatable {
+    public struct Copied: Codable, Sendable, Equatable {
+        public var point: String
+        public var chunksSent: Int
+        public var bytesSent: Int64
+        public var chunksReused: Int
+        public var retainUntil: Date?
+        public var held: Bool
+    }
+    public var from: String
+    public var to: String
+    public var copied: [Copied] = []
+    /// Points the target already has (left as they are).
+    public var skipped: [String] = []
+}
+
+/// Copies recovery points between vaults of any kind (3-2-1): the chunks the target lacks
+/// (each verified against its id on the way), the manifest byte for byte, and the point's
+/// state (retain-until, legal hold, soft deletion). The target keeps its own id and records
+/// `point.copy` in its audit log. A point the target already has is skipped, so a copy that
+/// was interrupted is finished by running it again.
+public enum VaultCopy {
+    public static func copy(from src: Vault, to dst: Vault, points refs: [String],
+                            actor: String = Actor.current, progress: ((String) -> Void)? = nil) throws -> CopyReport {
+        guard src.config.id != dst.config.id else {
+            throw VaultError(.invalidArgument,
+                "\(src.storage.location) and \(dst.storage.location) are the same vault (\(src.config.id)): copy needs a target vault with its own id (`pgvault init` it first).")
+        }
+        var report = CopyReport(from: src.storage.location, to: dst.storage.location)
+        let source = VaultControl(vault: src)
+        var selected: [PointView]
+        if refs.isEmpty {
+            selected = try source.pointViews().filter { !$0.state.isSoftDeleted }
+        } else {
+            selected = try refs.map { try source.view($0) }
+        }
+        selected.sort { $0.id < $1.id }
+
+        // Like a backup: hold a backup-* lease in the target so its garbage collection never
+        // removes a chunk this copy relies on, and wait while a sweep runs.
+        let lease = try Lease.acquire("backup-copy-" + Identifier.make(), storage: dst.storage)
+        defer { lease.release() }
+        let deadline = Date().addingTimeInterval(3600)
+        while let gc = try Lease.live(prefix: "gc", storage: dst.storage).first {
+            guard Date() < deadline else {
+                throw VaultError(.busy, "Garbage collection by \(gc.holder) has held the target vault for an hour; try again later.")
+            }
+            Thread.sleep(forTimeInterval: 1)
+        }
+
+        let target = VaultControl(vault: dst, actor: actor)
+        for v in selected {
+            let key = Vault.pointKey(v.id)
+            if try dst.storage.exists(key) { report.skipped.append(v.id); continue }
+            progress?("copying point \(v.id)")
+            let until = v.state.retainUntil
+            let chunkStorage = ObjectLock.forChunks(dst.storage, until: until)
+            var sizes: [String: Int] = [:]
+            var order: [String] = []
+            for f in v.manifest.files { for c in f.chunks where sizes[c.id] == nil { sizes[c.id] = c.size; order.append(c.id) } }
+            let sent = LockedBox<(Int, Int64)>((0, 0))
+            let expected = sizes
+            try ObjectLock.parallel(order) { id in
+                let ckey = ChunkCodec.key(for: id)
+                if try chunkStorage.exists(ckey) {
+                    try ObjectLock.extendChunk(chunkStorage, key: ckey)
+                    return
+                }
+                let object = try src.storage.get(ckey)
+                _ = try ChunkCodec.decode(object, id: id, expectedSize: expected[id], decompressor: Decompressor())
+                do { try chunkStorage.put(ckey, object, mode: .createOnly) }
+                catch let e as VaultError where e.code == .objectExists {
+                    try ObjectLock.extendChunk(chunkStorage, key: ckey)
+                    return
+                }
+                sent.update { $0 = ($0.0 + 1, $0.1 + Int64(object.count)) }
+            }
+            try dst.storage.sync()
+            // The manifest, unchanged (it still names the vault and job that made it).
+            try dst.storage.put(key, try src.manifestData(v.id), mode: .createOnly)
+            if let until, until != v.manifest.retainUntil { try ObjectLock.extendKey(dst.storage, key: key, until: until) }
+            // The state, when it differs from what the manifest implies.
+            if v.state != PointState(pointId: v.id, retainUntil: v.manifest.retainUntil) {
+                let series = Series(storage: dst.storage, prefix: VaultControl.statePrefix(v.id))
+                try series.append(try VaultJSON.encode(v.state), seq: (try series.entries().last?.seq ?? 0) + 1)
+            }
+            if v.state.isHeld { try ObjectLock.legalHold(control: target, point: v.manifest, on: true) }
+            var details = ["from": src.config.id, "source": src.storage.location]
+            if let until { details["retainUntil"] = Timestamp.rfc3339(until) }
+            if let h = v.state.hold { details["hold"] = h.reason }
+            try AuditLog(storage: dst.storage).append(operation: "point.copy", target: v.id, details: details, actor: actor)
+            try dst.storage.sync()
+            let s = sent.get()
+            report.copied.append(.init(point: v.id, chunksSent: s.0, bytesSent: s.1, chunksReused: order.count - s.0,
+                                       retainUntil: until, held: v.state.isHeld))
+        }
+        return report
+    }
+}

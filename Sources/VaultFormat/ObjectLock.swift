@@ -1,0 +1,271 @@
+public import Foundation
+public import VaultCore
+public import VaultStorage
+
+/// Server-enforced protection on storages that implement `RetentionEnforcing` (S3 Object
+/// Lock); on other storages every function here does nothing.
+///
+/// `Vault.open` / `Vault.create` wrap such a storage in a `LockingStorage`, which gives every
+/// write-once record its lock as it is written, while immutability is unlocked (GOVERNANCE)
+/// or locked (COMPLIANCE):
+/// - `points/<id>.json`: the manifest's retain-until;
+/// - `state/<id>/<seq>.json`: the state's retain-until, and a legal hold while the point is held;
+/// - `chunks/…`: the retain-until of the point being written (`ObjectLock.forChunks`), and a
+///   chunk that already exists is extended before the manifest is written (`extendChunk`);
+/// - `audit/<seq>.json`: now + the default retention, or the retain-until the record names if
+///   that is later;
+/// - `settings/<seq>.json`: now + the default retention.
+/// Leases (`locks/`), job records and `vault.json` are never locked.
+public enum ObjectLock {
+    /// Extends a chunk that the point being written reuses (the "already exists" path of
+    /// `ChunkStore.store`), so it is kept at least as long as that point.
+    public static func extendChunk(_ storage: any Storage, key: String) throws {
+        guard let s = storage as? LockingStorage, let until = s.chunkUntil, let mode = try s.lockMode(),
+              until > Date() else { return }
+        try s.base.extendRetention(key: key, until: until, mode: mode)
+    }
+
+    /// Extends one object's lock to `until` (while immutability is on).
+    static func extendKey(_ storage: any Storage, key: String, until: Date) throws {
+        guard let s = storage as? LockingStorage, let mode = try s.lockMode(), until > Date() else { return }
+        try s.base.extendRetention(key: key, until: until, mode: mode)
+    }
+
+    /// The storage to write a point's chunks through: chunks get `until` as retain-until.
+    public static func forChunks(_ storage: any Storage, until: Date?) -> any Storage {
+        guard let s = storage as? LockingStorage else { return storage }
+        return LockingStorage(base: s.base, chunkUntil: until, shared: s.shared)
+    }
+
+    /// Refuses immutability on a bucket without Object Lock (called before the setting changes).
+    public static func requireSupport(_ storage: any Storage) throws {
+        let base = (storage as? LockingStorage)?.base ?? (storage as? any RetentionEnforcing)
+        guard let base else { return }
+        guard try base.objectLockEnabled() else {
+            throw VaultError(.storage,
+                "Immutability on an S3 vault needs a bucket with Object Lock enabled, and the bucket of \(storage.location) does not have it (Object Lock can only be turned on when a bucket is created). Create a new bucket with Object Lock, e.g. `aws s3api create-bucket --bucket NAME --object-lock-enabled-for-bucket` (or `pgvault init s3://NAME/prefix --create-bucket`), and put the vault there.",
+                location: storage.location)
+        }
+    }
+
+    /// `retain`: extends the lock of the point's manifest, state records and chunks to `until`
+    /// (before the new state record is written).
+    public static func extend(vault: Vault, point: Manifest, until: Date) throws {
+        guard let s = vault.storage as? LockingStorage, let mode = try s.lockMode(), until > Date() else { return }
+        try s.base.extendRetention(key: Vault.pointKey(point.id), until: until, mode: mode)
+        for o in try s.base.list(prefix: VaultControl.statePrefix(point.id) + "/") {
+            try s.base.extendRetention(key: o.key, until: until, mode: mode)
+        }
+        try parallel(chunkKeys(point)) { try s.base.extendRetention(key: $0, until: until, mode: mode) }
+    }
+
+    /// `hold set` / `hold clear`: S3 legal hold on the point's manifest, state records and
+    /// chunks. Clearing leaves the chunks that another held point uses on hold.
+    public static func legalHold(control: VaultControl, point: Manifest, on: Bool) throws {
+        guard let s = control.vault.storage as? LockingStorage, try s.bucketLocks() else { return }
+        var keys = chunkKeys(point)
+        if !on {
+            var keep = Set<String>()
+            for v in try control.pointViews() where v.id != point.id && v.state.isHeld {
+                keep.formUnion(chunkKeys(v.manifest))
+            }
+            keys.removeAll { keep.contains($0) }
+        }
+        try s.base.applyLegalHold(key: Vault.pointKey(point.id), on: on)
+        for o in try s.base.list(prefix: VaultControl.statePrefix(point.id) + "/") {
+            try s.base.applyLegalHold(key: o.key, on: on)
+        }
+        try parallel(keys) { try s.base.applyLegalHold(key: $0, on: on) }
+    }
+
+    /// What garbage collection did to object versions and unfinished uploads.
+    public struct Sweep: Sendable, Equatable {
+        public var versionsRemoved = 0
+        public var versionsLocked = 0
+        public var uploadsAborted = 0
+    }
+
+    /// The end of garbage collection on a versioned storage: removes noncurrent versions and
+    /// spent delete markers of chunks, manifests, state records and leases whose lock has
+    /// ended, and aborts multipart uploads older than the grace period.
+    public static func sweepVersions(_ storage: any Storage, olderThan cutoff: Date) throws -> Sweep? {
+        let base = (storage as? LockingStorage)?.base ?? (storage as? any RetentionEnforcing)
+        guard let base else { return nil }
+        var out = Sweep()
+        for prefix in ["chunks/", "points/", "state/", "locks/"] {
+            let r = try base.removeNoncurrentVersions(prefix: prefix, olderThan: cutoff)
+            out.versionsRemoved += r.removed
+            out.versionsLocked += r.locked
+        }
+        out.uploadsAborted = try base.abortUploads(prefix: "", olderThan: cutoff)
+        return out
+    }
+
+    static func chunkKeys(_ m: Manifest) -> [String] {
+        var seen = Set<String>()
+        var out: [String] = []
+        for f in m.files { for c in f.chunks where seen.insert(c.id).inserted { out.append(ChunkCodec.key(for: c.id)) } }
+        return out
+    }
+
+    /// Runs `body` over `items` on up to 8 threads; rethrows the first error.
+    static func parallel(_ items: [String], _ body: @Sendable @escaping (String) throws -> Void) throws {
+        if items.isEmpty { return }
+        let failure = LockedBox<(any Error)?>(nil)
+        DispatchQueue.concurrentPerform(iterations: min(8, items.count)) { worker in
+            var i = worker
+            while i < items.count {
+                if failure.get() != nil { return }
+                do { try body(items[i]) } catch { failure.update { $0 = $0 ?? error } }
+                i += 8
+            }
+        }
+        if let e = failure.get() { throw e }
+    }
+}
+
+final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+    init(_ v: T) { value = v }
+    func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
+    func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
+    func update(_ f: (inout T) -> Void) { lock.lock(); f(&value); lock.unlock() }
+}
+
+/// A `RetentionEnforcing` storage seen through the vault's protection settings: create-only
+/// writes of protected records get their Object Lock retention (and legal hold) in the same
+/// PUT. Everything else passes through unchanged.
+public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
+    public let base: any RetentionEnforcing
+    /// Retain-until for chunks written through this view (the point being written).
+    let chunkUntil: Date?
+    let shared: Shared
+
+    /// What all views of one vault share: the settings (re-read every 30 s) and whether the
+    /// bucket has Object Lock.
+    final class Shared: @unchecked Sendable {
+        let lock = NSLock()
+        var settings: (ProtectionSettings, Date)?
+        var bucketLocks: Bool?
+    }
+
+    init(base: any RetentionEnforcing, chunkUntil: Date? = nil, shared: Shared = Shared()) {
+        self.base = base
+        self.chunkUntil = chunkUntil
+        self.shared = shared
+    }
+
+    /// Wraps a retention-enforcing storage once; returns any other storage unchanged.
+    public static func wrap(_ storage: any Storage) -> any Storage {
+        if storage is LockingStorage { return storage }
+        guard let r = storage as? any RetentionEnforcing else { return storage }
+        return LockingStorage(base: r)
+    }
+
+    public var location: String { base.location }
+
+    func settings() throws -> ProtectionSettings {
+        shared.lock.lock()
+        if let (s, at) = shared.settings, Date().timeIntervalSince(at) < 30 { shared.lock.unlock(); return s }
+        shared.lock.unlock()
+        let s = try Series(storage: base, prefix: "settings").latest(ProtectionSettings.self)?.value ?? .defaults
+        remember(s)
+        return s
+    }
+
+    private func remember(_ s: ProtectionSettings) {
+        shared.lock.lock(); shared.settings = (s, Date()); shared.lock.unlock()
+    }
+
+    /// The Object Lock mode new records get: nil while immutability is disabled.
+    func lockMode() throws -> ObjectLockMode? {
+        switch try settings().immutability {
+        case .disabled: return nil
+        case .unlocked: return .governance
+        case .locked: return .compliance
+        }
+    }
+
+    func bucketLocks() throws -> Bool {
+        shared.lock.lock()
+        if let b = shared.bucketLocks { shared.lock.unlock(); return b }
+        shared.lock.unlock()
+        let b = try base.objectLockEnabled()
+        shared.lock.lock(); shared.bucketLocks = b; shared.lock.unlock()
+        return b
+    }
+
+    private struct RetainOnly: Decodable { var retainUntil: Date? }
+
+    /// The lock a new record gets: (retention, legal hold).
+    func lockFor(_ key: String, _ data: Data) throws -> (ObjectRetention?, Bool) {
+        let now = Date()
+        var settings = try settings()
+        var until: Date?
+        var hold = false
+        if key.hasPrefix("chunks/") {
+            until = chunkUntil
+        } else if key.hasPrefix("points/") {
+            until = (try? VaultJSON.decode(RetainOnly.self, from: data, what: key))?.retainUntil
+        } else if key.hasPrefix("state/") {
+            if let st = try? VaultJSON.decode(PointState.self, from: data, what: key) {
+                until = st.retainUntil
+                hold = st.isHeld
+            }
+        } else if key.hasPrefix("audit/") {
+            until = settings.defaultRetention.end(from: now)
+            if let stored = try? VaultJSON.decode(AuditLog.Stored.self, from: data, what: key),
+               let entry = try? VaultJSON.decode(AuditEntry.self, from: Data(stored.body.utf8), what: key) {
+                for k in ["retainUntil", "to"] {
+                    if let d = entry.details[k].flatMap(Timestamp.parse), d > (until ?? now) { until = d }
+                }
+            }
+        } else if key.hasPrefix("settings/") {
+            if let next = try? VaultJSON.decode(ProtectionSettings.self, from: data, what: key) {
+                settings = next   // the new settings govern their own record
+                remember(next)
+            }
+            until = settings.defaultRetention.end(from: now)
+        } else {
+            return (nil, false)
+        }
+        let mode: ObjectLockMode? = switch settings.immutability {
+            case .disabled: nil
+            case .unlocked: .governance
+            case .locked: .compliance
+        }
+        var retention: ObjectRetention?
+        if let mode, let until, until > now { retention = ObjectRetention(mode: mode, until: until) }
+        if hold { hold = try bucketLocks() }
+        return (retention, hold)
+    }
+
+    // MARK: Storage
+
+    public func put(_ key: String, _ data: Data, mode: PutMode) throws {
+        guard mode == .createOnly else { return try base.put(key, data, mode: mode) }
+        let (retention, hold) = try lockFor(key, data)
+        if retention == nil && !hold { return try base.put(key, data, mode: mode) }
+        try base.putLocked(key, data, mode: mode, retention: retention, legalHold: hold)
+    }
+    public func get(_ key: String) throws -> Data { try base.get(key) }
+    public func exists(_ key: String) throws -> Bool { try base.exists(key) }
+    public func list(prefix: String) throws -> [ObjectInfo] { try base.list(prefix: prefix) }
+    public func delete(_ key: String) throws { try base.delete(key) }
+    public func sync() throws { try base.sync() }
+
+    // MARK: RetentionEnforcing (pass-through)
+
+    public func objectLockEnabled() throws -> Bool { try bucketLocks() }
+    public func putLocked(_ key: String, _ data: Data, mode: PutMode, retention: ObjectRetention?, legalHold: Bool) throws {
+        try base.putLocked(key, data, mode: mode, retention: retention, legalHold: legalHold)
+    }
+    public func retention(key: String) throws -> ObjectRetention? { try base.retention(key: key) }
+    public func setRetention(key: String, _ retention: ObjectRetention) throws { try base.setRetention(key: key, retention) }
+    public func applyLegalHold(key: String, on: Bool) throws { try base.applyLegalHold(key: key, on: on) }
+    public func removeNoncurrentVersions(prefix: String, olderThan: Date) throws -> VersionSweep {
+        try base.removeNoncurrentVersions(prefix: prefix, olderThan: olderThan)
+    }
+    public func abortUploads(prefix: String, olderThan: Date) throws -> Int { try base.abortUploads(prefix: prefix, olderThan: olderThan) }
+}

@@ -1,0 +1,396 @@
+import Foundation
+import Testing
+import VaultCore
+import VaultS3
+import VaultStorage
+import VaultTestSupport
+
+/// The SeaweedFS server of scripts/test.sh (scripts/s3-server.sh). These tests *fail*, never
+/// skip, when its variables are missing.
+private struct S3Env: Sendable {
+    var endpoint: String
+    var accessKey: String
+    var secretKey: String
+    var region: String
+
+    static func load() throws -> S3Env {
+        let env = ProcessInfo.processInfo.environment
+        guard let ep = env["PGVAULT_TEST_S3_ENDPOINT"], !ep.isEmpty,
+              let ak = env["PGVAULT_TEST_S3_ACCESS_KEY"], !ak.isEmpty,
+              let sk = env["PGVAULT_TEST_S3_SECRET_KEY"], !sk.isEmpty else {
+            throw ShellError(description: "PGVAULT_TEST_S3_ENDPOINT / _ACCESS_KEY / _SECRET_KEY are not set: the S3 vault tests need the SeaweedFS server that scripts/test.sh starts. Run scripts/test.sh, not bare `swift test`.")
+        }
+        return S3Env(endpoint: ep, accessKey: ak, secretKey: sk, region: env["PGVAULT_TEST_S3_REGION"] ?? "us-east-1")
+    }
+
+    /// What the pgvault process gets: credentials only from the environment.
+    var processEnv: [String: String] {
+        ["AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey, "PGVAULT_S3_ENDPOINT": endpoint,
+         "AWS_REGION": region, "AWS_SESSION_TOKEN": "", "AWS_PROFILE": ""]
+    }
+
+    /// A raw client with the same credentials (the "attacker" / checker).
+    func raw(_ url: String) throws -> S3Storage {
+        try S3Storage(url: url, endpoint: endpoint, region: region,
+                      credentials: S3Credentials(accessKeyId: accessKey, secretAccessKey: secretKey),
+                      retry: S3RetryPolicy(attempts: 2, baseDelay: 0.1))
+    }
+
+    /// SeaweedFS allocates volumes per bucket: tests share one bucket of each kind per process.
+    func bucket(objectLock: Bool) throws -> String {
+        try Buckets.shared.get(objectLock: objectLock, env: self)
+    }
+
+    /// `s3://<bucket>/<label>-<random>`: a fresh prefix.
+    func url(objectLock: Bool, _ label: String) throws -> String {
+        "s3://\(try bucket(objectLock: objectLock))/\(label)-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+}
+
+private final class Buckets: @unchecked Sendable {
+    static let shared = Buckets()
+    private let lock = NSLock()
+    private var names: [Bool: String] = [:]
+    func get(objectLock: Bool, env: S3Env) throws -> String {
+        lock.lock(); defer { lock.unlock() }
+        if let n = names[objectLock] { return n }
+        let name = "pgv-e2e-\(objectLock ? "lock" : "plain")-\(UUID().uuidString.prefix(8).lowercased())"
+        try env.raw("s3://\(name)").createBucket(objectLock: objectLock)
+        names[objectLock] = name
+        return name
+    }
+}
+
+private extension CLI {
+    @discardableResult
+    func s3(_ status: Int32, _ args: [String], _ env: S3Env, extra: [String: String] = [:],
+            sourceLocation: SourceLocation = #_sourceLocation) throws -> RunResult {
+        try expect(status, args, env: env.processEnv.merging(extra) { $1 }, sourceLocation: sourceLocation)
+    }
+
+    func points(_ vault: String, _ env: S3Env) throws -> [[String: Any]] {
+        try #require(try json(try s3(0, ["points", "--vault", vault, "--state", "all", "--json"], env)) as? [[String: Any]])
+    }
+}
+
+private func pointIds(_ cli: CLI, _ vault: String, _ env: S3Env) throws -> [String] {
+    try cli.points(vault, env).compactMap { $0["id"] as? String }
+}
+
+private func manifest(_ raw: S3Storage, _ id: String) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: raw.get("points/\(id).json")) as? [String: Any])
+}
+
+private func chunkKeys(_ m: [String: Any]) -> Set<String> {
+    var out = Set<String>()
+    for f in (m["files"] as? [[String: Any]]) ?? [] {
+        for c in (f["chunks"] as? [[String: Any]]) ?? [] {
+            if let id = c["id"] as? String { out.insert("chunks/\(id.prefix(2))/\(id)") }
+        }
+    }
+    return out
+}
+
+private func date(_ any: Any?) -> Date? { (any as? String).flatMap(Timestamp.parse) }
+
+/// The one version of `key` (the current one).
+private func currentVersion(_ raw: S3Storage, _ key: String) throws -> String {
+    let v = try raw.listVersions(prefix: key).filter { $0.key == key && $0.isLatest && !$0.isDeleteMarker }
+    return try #require(v.first?.versionId, "no current version of \(key)")
+}
+
+/// Runs `body`, which must fail; returns the error's text (what the server answered).
+private func refusal(_ what: String, _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) -> String {
+    do {
+        try body()
+        Issue.record("\(what) succeeded, the server should have refused it", sourceLocation: sourceLocation)
+        return ""
+    } catch {
+        return "\(error)"
+    }
+}
+
+@Suite("S3Vault: vaults on S3 with Object Lock (SeaweedFS)")
+struct S3VaultTests {
+    // (a) On a locked vault the server itself refuses to delete versions or shorten retention.
+    @Test func lockedVaultServerRefusesDeletionAndShortening() throws {
+        let env = try S3Env.load()
+        let cli = try CLI("s3lock")
+        defer { cli.cleanup() }
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("s3l"))
+        defer { cli.drop(db) }
+        try loadSampleData(cli, db)
+        let vault = try env.url(objectLock: true, "locked")
+        let raw = try env.raw(vault)
+        try cli.s3(0, ["init", vault, "--immutability", "unlocked"], env)
+        // P1 before the lock (GOVERNANCE objects), P2 after it (COMPLIANCE), kept longer.
+        try cli.s3(0, ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db, "--quiet"], env)
+        let show = try #require(try cli.json(try cli.s3(0, ["vault", "show", "--vault", vault, "--json"], env)) as? [String: Any])
+        try cli.s3(0, ["vault", "lock", "--vault", vault, "--confirm", try #require(show["id"] as? String)], env)
+        _ = try cli.psql(db, "INSERT INTO items(name, price, note) SELECT 'more ' || g, g, md5(g::text) FROM generate_series(1, 3000) g")
+        try cli.s3(0, ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db, "--quiet", "--retain", "90d"], env)
+        let ids = try pointIds(cli, vault, env).sorted()
+        try #require(ids.count == 2)
+        let (p1, p2) = (ids[0], ids[1])
+        let m1 = try manifest(raw, p1), m2 = try manifest(raw, p2)
+        let until2 = try #require(date(m2["retainUntil"]))
+        let until1 = try #require(date(m1["retainUntil"]))
+
+        // Every object of P2 carries COMPLIANCE until P2's retain-until.
+        let key2 = "points/\(p2).json"
+        let lock2 = try raw.getObjectLock(key: key2)
+        #expect(lock2.retention?.mode == .compliance)
+        #expect(abs((lock2.retention?.retainUntil ?? .distantPast).timeIntervalSince(until2)) < 2)
+        let newChunks = chunkKeys(m2).subtracting(chunkKeys(m1))
+        let shared = chunkKeys(m2).intersection(chunkKeys(m1))
+        let newChunk = try #require(newChunks.sorted().first)
+        #expect(try raw.getObjectLock(key: newChunk).retention?.mode == .compliance)
+        // A chunk P2 reuses was extended to P2's retain-until before P2's manifest was written
+        // (it keeps the GOVERNANCE mode it was written with; see FORMAT.md "S3 vaults").
+        let sharedChunk = try #require(shared.sorted().first, "P2 should reuse a chunk of P1")
+        let sharedLock = try #require(try raw.getObjectLock(key: sharedChunk).retention)
+        #expect(sharedLock.retainUntil >= until2.addingTimeInterval(-1) && sharedLock.retainUntil > until1.addingTimeInterval(1))
+        #expect(try raw.getObjectLock(key: "points/\(p1).json").retention?.mode == .governance)
+        let audit = try #require(try raw.list(prefix: "audit/").last?.key)
+        #expect(try raw.getObjectLock(key: audit).retention?.mode == .compliance)
+
+        // The raw client, same credentials, tries to destroy versions and to shorten locks.
+        var refusals: [String] = []
+        for key in [key2, newChunk] {
+            let v = try currentVersion(raw, key)
+            refusals.append(refusal("delete version of \(key)") { try raw.deleteVersion(key, versionId: v, bypassGovernance: true) })
+            refusals.append(refusal("shorten \(key)") {
+                try raw.putObjectLock(key: key, mode: .compliance, retainUntil: Date().addingTimeInterval(86400), versionId: v,
+                                      bypassGovernance: true)
+            })
+            refusals.append(refusal("downgrade \(key) to GOVERNANCE") {
+                try raw.putObjectLock(key: key, mode: .governance, retainUntil: until2.addingTimeInterval(86400), versionId: v)
+            })
+        }
+        // GOVERNANCE objects (written before the lock): refused without the bypass header too.
+        let v1 = try currentVersion(raw, "points/\(p1).json")
+        refusals.append(refusal("delete GOVERNANCE version") { try raw.deleteVersion("points/\(p1).json", versionId: v1) })
+        refusals.append(refusal("shorten GOVERNANCE version") {
+            try raw.putObjectLock(key: "points/\(p1).json", mode: .governance, retainUntil: Date().addingTimeInterval(3600), versionId: v1)
+        })
+        for r in refusals { #expect(r.contains("403"), "\(r)") }
+        print("S3 refusals seen:\n" + refusals.map { "  " + ($0.split(separator: "\n").first { $0.contains("cause") }.map(String.init) ?? $0) }.joined(separator: "\n"))
+        #expect(try raw.getObjectLock(key: key2).retention?.mode == .compliance)
+        _ = try raw.get(key2, versionId: try currentVersion(raw, key2))
+
+        // pgvault refuses too (exit 11), and a plain DELETE only hides the manifest: the locked
+        // version stays and removing the delete marker brings the point back.
+        try cli.s3(11, ["delete", p2, "--vault", vault, "--reason", "test"], env)
+        try raw.delete(key2)
+        #expect(try pointIds(cli, vault, env) == [p1])
+        let marker = try #require(try raw.listVersions(prefix: key2).first { $0.isDeleteMarker })
+        try raw.deleteVersion(key2, versionId: marker.versionId)
+        #expect(try pointIds(cli, vault, env).sorted() == [p1, p2])
+
+        // retain --extend moves the lock of the manifest, state and chunks; hold sets legal hold.
+        try cli.s3(0, ["retain", p1, "--vault", vault, "--until", "2031-01-01"], env)
+        let target = try #require(Timestamp.parse("2031-01-01T00:00:00Z"))
+        for key in ["points/\(p1).json"] + chunkKeys(m1).sorted() {
+            let r = try #require(try raw.retention(key: key), "\(key) has no retention")
+            #expect(r.until >= target, "\(key): \(r)")
+        }
+        let state1 = try #require(try raw.list(prefix: "state/\(p1)/").last?.key)
+        #expect(try raw.retention(key: state1)?.until ?? .distantPast >= target)
+        try cli.s3(0, ["hold", "set", p2, "--vault", vault, "--reason", "case 7"], env)
+        #expect(try raw.getObjectLock(key: key2).legalHold)
+        #expect(try raw.getObjectLock(key: newChunk).legalHold)
+        let state2 = try #require(try raw.list(prefix: "state/\(p2)/").last?.key)
+        #expect(try raw.getObjectLock(key: state2).legalHold)
+        try cli.s3(0, ["hold", "clear", p2, "--vault", vault, "--reason", "closed"], env)
+        #expect(try !raw.getObjectLock(key: key2).legalHold)
+        #expect(try !raw.getObjectLock(key: newChunk).legalHold)
+    }
+
+    // (b) backup -> restore-as-files through S3 is byte-identical, to a directory and to S3.
+    @Test func backupRestoreThroughS3IsByteIdentical() throws {
+        let env = try S3Env.load()
+        let cli = try CLI("s3rt")
+        defer { cli.cleanup() }
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("s3r"))
+        defer { cli.drop(db) }
+        try loadSampleData(cli, db)
+        try loadBulkData(cli, db, mb: 14)   // a dump over one 8 MiB part: multipart restore
+        let vault = try env.url(objectLock: false, "rt")
+        try cli.s3(0, ["init", vault], env)
+        try cli.s3(0, ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db, "--quiet"], env)
+        let out = cli.dir.appendingPathComponent("out").path
+        try cli.s3(0, ["restore", "latest", "--vault", vault, "--to", out], env)
+        let check = try Shell.run("/usr/bin/sha256sum", ["-c", "SHA256SUMS"], cwd: URL(fileURLWithPath: out))
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        #expect(files.contains("\(db).dump") && files.contains("SHA256SUMS"))
+
+        // The same restore into an S3 prefix: the same set of files, byte for byte.
+        let target = try env.url(objectLock: false, "restored")
+        try cli.s3(0, ["restore", "latest", "--vault", vault, "--to", target], env)
+        let raw = try env.raw(target)
+        var objectNames = try raw.list(prefix: "").map(\.key).sorted()
+        #expect(objectNames == files, "objects \(objectNames) vs files \(files)")
+        for name in files where name != "RESTORE.md" {
+            let local = try Data(contentsOf: URL(fileURLWithPath: out + "/" + name))
+            #expect(try raw.get(name) == local, "\(name) differs")
+        }
+        #expect(try raw.listIncompleteUploads().isEmpty)
+        // Never overwrite: the prefix is not empty any more (exit 1); and never into the vault (exit 2).
+        let again = try cli.s3(1, ["restore", "latest", "--vault", vault, "--to", target], env)
+        #expect(again.stderr.contains("not empty"), "\(again.stderr)")
+        try cli.s3(2, ["restore", "latest", "--vault", vault, "--to", vault + "/inside"], env)
+        objectNames = try raw.list(prefix: "").map(\.key).sorted()
+        #expect(objectNames == files)
+    }
+
+    // (c) SIGKILL mid-upload leaves no point; purge --gc-grace 0s removes the leftovers.
+    @Test func sigkillLeavesNoPointAndGarbageCollectionCleansUp() throws {
+        let env = try S3Env.load()
+        let cli = try CLI("s3kill")
+        defer { cli.cleanup() }
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("s3k"))
+        defer { cli.drop(db) }
+        try loadBulkData(cli, db, mb: 60)
+        let vault = try env.url(objectLock: true, "kill")
+        let raw = try env.raw(vault)
+        try cli.s3(0, ["init", vault], env)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: cli.binary)
+        p.arguments = ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db, "--quiet"]
+        var penv = ProcessInfo.processInfo.environment
+        for (k, v) in env.processEnv { penv[k] = v }
+        p.environment = penv
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, p.isRunning, (try raw.list(prefix: "chunks/").count) < 2 { Thread.sleep(forTimeInterval: 0.02) }
+        try #require(p.isRunning, "the backup finished before it could be killed; make the database bigger")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal)
+        #expect(try raw.list(prefix: "points/").isEmpty, "a killed backup must not leave a manifest")
+        #expect(try pointIds(cli, vault, env).isEmpty)
+        let leftovers = try raw.list(prefix: "chunks/").count
+        #expect(leftovers >= 2)
+        // A multipart upload the killed process left unfinished (chunks are below the multipart
+        // threshold, so make one the way a killed large upload leaves it).
+        let upload = try raw.startUpload(key: "chunks/ff/leftover-upload")
+        try upload.upload(Data(repeating: 7, count: 1024))
+        #expect(try raw.listIncompleteUploads().count == 1)
+
+        let r = try #require(try cli.json(try cli.s3(0, ["purge", "--vault", vault, "--gc-grace", "0s", "--json"], env)) as? [String: Any])
+        #expect(r["chunksRemoved"] as? Int == leftovers, "\(r)")
+        #expect(r["uploadsAborted"] as? Int == 1, "\(r)")
+        #expect(try raw.list(prefix: "chunks/").isEmpty)
+        #expect(try raw.listVersions(prefix: "chunks/").isEmpty, "versions and delete markers of swept chunks are removed too")
+        #expect(try raw.listIncompleteUploads().isEmpty)
+        // The vault still works.
+        try cli.s3(0, ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db, "--quiet"], env)
+        #expect(try pointIds(cli, vault, env).count == 1)
+    }
+
+    // (d) Each failure is a clear message and a documented exit code.
+    @Test func failuresAreClearWithDocumentedExitCodes() throws {
+        let env = try S3Env.load()
+        let cli = try CLI("s3err")
+        defer { cli.cleanup() }
+        let vault = try env.url(objectLock: true, "err")
+        try cli.s3(0, ["init", vault], env)
+
+        let wrong = try cli.s3(1, ["points", "--vault", vault], env, extra: ["AWS_SECRET_ACCESS_KEY": "wrong-secret"])
+        #expect(wrong.stderr.contains("refused the credentials") && wrong.stderr.contains("SignatureDoesNotMatch"), "\(wrong.stderr)")
+        let badKey = try cli.s3(1, ["points", "--vault", vault], env, extra: ["AWS_ACCESS_KEY_ID": "NOSUCHKEY"])
+        #expect(badKey.stderr.contains("refused the credentials"), "\(badKey.stderr)")
+        let none = try cli.s3(2, ["points", "--vault", vault], env,
+                              extra: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "HOME": cli.dir.path])
+        #expect(none.stderr.contains("No S3 credentials"), "\(none.stderr)")
+
+        let missing = "s3://pgv-missing-\(UUID().uuidString.prefix(8).lowercased())/v"
+        let m = try cli.s3(1, ["points", "--vault", missing], env)
+        #expect(m.stderr.contains("does not exist") && m.stderr.contains("--object-lock-enabled-for-bucket"), "\(m.stderr)")
+        let mi = try cli.s3(1, ["init", missing], env)
+        #expect(mi.stderr.contains("does not exist"), "\(mi.stderr)")
+        #expect(try !env.raw(missing).bucketExists(), "init must not create the bucket by writing into it")
+
+        let plain = try env.url(objectLock: false, "nolock")
+        let nl = try cli.s3(1, ["init", plain, "--immutability", "unlocked"], env)
+        #expect(nl.stderr.contains("Object Lock") && nl.stderr.contains("create-bucket"), "\(nl.stderr)")
+        #expect(try env.raw(plain).list(prefix: "").isEmpty, "a refused init writes nothing")
+        try cli.s3(0, ["init", plain], env)
+        let set = try cli.s3(1, ["vault", "set", "--vault", plain, "--immutability", "unlocked"], env)
+        #expect(set.stderr.contains("Object Lock"), "\(set.stderr)")
+
+        let down = try cli.s3(1, ["points", "--vault", vault, "--s3-endpoint", "http://127.0.0.1:9"], env)
+        #expect(down.stderr.contains("cannot reach S3 endpoint http://127.0.0.1:9"), "\(down.stderr)")
+
+        let notVault = try env.url(objectLock: true, "empty")
+        try cli.s3(10, ["points", "--vault", notVault], env)
+
+        // --create-bucket makes a bucket with Object Lock.
+        let fresh = "s3://pgv-new-\(UUID().uuidString.prefix(8).lowercased())/v"
+        try cli.s3(0, ["init", fresh, "--create-bucket", "--immutability", "unlocked"], env)
+        #expect(try env.raw(fresh).bucketObjectLockEnabled())
+    }
+
+    // (e) copy local -> S3 -> local keeps retain-until and holds and restores byte-identical.
+    @Test func copyLocalToS3ToLocalKeepsRetentionAndHolds() throws {
+        let env = try S3Env.load()
+        let cli = try CLI("s3copy")
+        defer { cli.cleanup() }
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("s3c"))
+        defer { cli.drop(db) }
+        try loadSampleData(cli, db)
+        let local = cli.vault
+        try cli.s3(0, ["init", local, "--immutability", "unlocked"], env)
+        try cli.s3(0, ["backup", "--vault", local, "--conninfo", cli.base, "--database", db, "--quiet", "--retain", "90d"], env)
+        _ = try cli.psql(db, "INSERT INTO items(name) SELECT 'x' || g FROM generate_series(1, 500) g")
+        try cli.s3(0, ["backup", "--vault", local, "--conninfo", cli.base, "--database", db, "--quiet"], env)
+        let ids = try pointIds(cli, local, env).sorted()
+        try #require(ids.count == 2)
+        try cli.s3(0, ["hold", "set", ids[0], "--vault", local, "--reason", "case 9"], env)
+        try cli.s3(0, ["retain", ids[1], "--vault", local, "--until", "2030-06-01"], env)
+
+        let s3 = try env.url(objectLock: true, "copy")
+        try cli.s3(0, ["init", s3, "--immutability", "unlocked"], env)
+        let c1 = try #require(try cli.json(try cli.s3(0, ["copy", "--from", local, "--to", s3, "--json"], env)) as? [String: Any])
+        #expect((c1["copied"] as? [Any])?.count == 2, "\(c1)")
+        let c2 = try #require(try cli.json(try cli.s3(0, ["copy", "--from", local, "--to", s3, "--json"], env)) as? [String: Any])
+        #expect((c2["copied"] as? [Any])?.count == 0 && (c2["skipped"] as? [Any])?.count == 2, "idempotent: \(c2)")
+
+        func summary(_ vault: String) throws -> [String: (String?, Bool)] {
+            var out: [String: (String?, Bool)] = [:]
+            for p in try cli.points(vault, env) {
+                out[p["id"] as? String ?? ""] = (p["retainUntil"] as? String, p["held"] as? Bool ?? false)
+            }
+            return out
+        }
+        let src = try summary(local)
+        let onS3 = try summary(s3)
+        #expect(onS3.mapValues { "\($0)" } == src.mapValues { "\($0)" })
+        #expect(onS3[ids[0]]?.1 == true && onS3[ids[1]]?.0?.hasPrefix("2030-06-01") == true)
+        // The server enforces them on the S3 copy: legal hold and retain-until.
+        let raw = try env.raw(s3)
+        #expect(try raw.getObjectLock(key: "points/\(ids[0]).json").legalHold)
+        let r1 = try #require(try raw.retention(key: "points/\(ids[1]).json"))
+        #expect(r1.until >= Timestamp.parse("2030-06-01T00:00:00Z") ?? .distantFuture)
+        let audit = try cli.s3(0, ["audit", "--vault", s3], env)
+        #expect(audit.stdout.contains("point.copy"))
+
+        let back = cli.dir.appendingPathComponent("back").path
+        try cli.s3(0, ["init", back], env)
+        try cli.s3(0, ["copy", "--from", s3, "--to", back], env)
+        #expect(try summary(back).mapValues { "\($0)" } == src.mapValues { "\($0)" })
+        for (i, id) in ids.enumerated() {
+            let a = cli.dir.appendingPathComponent("a\(i)").path, b = cli.dir.appendingPathComponent("b\(i)").path
+            try cli.s3(0, ["restore", id, "--vault", local, "--to", a], env)
+            try cli.s3(0, ["restore", id, "--vault", back, "--to", b], env)
+            #expect(try Shell.run("/usr/bin/sha256sum", ["-c", "--quiet", "SHA256SUMS"], cwd: URL(fileURLWithPath: b)).status == 0)
+            let dump = "\(db).dump"
+            #expect(FileManager.default.contentsEqual(atPath: a + "/" + dump, andPath: b + "/" + dump))
+        }
+        // Copying into itself is refused.
+        try cli.s3(2, ["copy", "--from", s3, "--to", s3], env)
+    }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# P6 (issue 7): eight databases (pgbench -s $SCALE6, default 5, each) backed up by one
+# `pgvault backup --jobs 2` into an empty vault, against a sequential loop of
+# `pg_dump -Fc -f FILE` over the same eight databases.
+#   bench/p6-jobs.sh
+#   SCALE6=1 REPS=1 bench/p6-jobs.sh    # smoke run
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init p6
+w=$BENCH_WORK
+P6_DBS=${P6_DBS:-8}
+P6_JOBS=${P6_JOBS:-2}
+
+dbs=()
+for ((i = 1; i <= P6_DBS; i++)); do
+  make_pgbench_db "p6_$i" "$SCALE6" 0
+  dbs+=("p6_$i")
+done
+total=0
+for d in "${dbs[@]}"; do total=$((total + $(db_size "$d"))); done
+rec databases "$P6_DBS"
+rec database_bytes_total "$total"
+
+t_loop=(); t_vault=()
+for ((r = 1; r <= REPS; r++)); do
+  log "repetition $r/$REPS: sequential pg_dump -Fc loop"
+  rm -rf "$w/dumps"; mkdir -p "$w/dumps"
+  t0=$(now)
+  for d in "${dbs[@]}"; do pg_dump -Fc -f "$w/dumps/$d.dump" "$(dbconn "$d")"; done
+  t1=$(now)
+  t_loop+=("$(elapsed "$t0" "$t1")")
+  fc_total=$(bytes_of "$w/dumps")
+  log "repetition $r/$REPS: pgvault backup --jobs $P6_JOBS"
+  pgv_init "$w/vault"
+  saved=("${PGV_EXTRA[@]}")
+  PGV_EXTRA+=(--jobs "$P6_JOBS")
+  t_vault+=("$(pgv_backup "$w/vault" "$w/time.txt" "${dbs[@]}")")
+  PGV_EXTRA=("${saved[@]}")
+  vault_total=$(pgv_total_bytes "$w/vault")
+done
+rec bytes.pg_dump_fc_total "$fc_total"
+rec bytes.pgvault_vault_total "$vault_total"
+rm -rf "$w/dumps" "$w/vault"
+m_loop=$(median "${t_loop[@]}"); m_vault=$(median "${t_vault[@]}")
+rec seconds.pg_dump_fc_loop "$m_loop"; recl seconds_all.pg_dump_fc_loop "${t_loop[@]}"
+rec seconds.pgvault_backup_jobs "$m_vault"; recl seconds_all.pgvault_backup_jobs "${t_vault[@]}"
+rec ratios.pgvault_jobs_over_loop "$(ratio "$m_vault" "$m_loop")"
+target P6 "backup --jobs $P6_JOBS of $P6_DBS dbs / sequential pg_dump -Fc loop" "$(ratio "$m_vault" "$m_loop")" "<=" 0.6
+if [ "${BENCH_KEEP_DBS:-}" != 1 ]; then for d in "${dbs[@]}"; do drop_db "$d"; done; fi
+bench_finish "P6 $P6_DBS databases (pgbench -s $SCALE6 each), --jobs $P6_JOBS"
