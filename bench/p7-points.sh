@@ -31,9 +31,9 @@ show_id=${show_id%.json}
 rec show_id "$show_id"
 
 log "points --json (first, cold)"
-t0=$(now); "$BIN" points --vault "$VAULT" --json >/dev/null; t1=$(now)
+t0=$(now); "$BIN" points --vault "$VAULT" --json >"$w/points.json"; t1=$(now)
 t_first=$(elapsed "$t0" "$t1")
-listed=$("$BIN" points --vault "$VAULT" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d if isinstance(d,list) else d.get("points",[])))')
+listed=$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d if isinstance(d,list) else d.get("points",[])))' <"$w/points.json")
 rec points_listed "$listed"
 [ "$listed" = "$P7_POINTS" ] || note "points --json listed $listed points, expected $P7_POINTS (catalog not rebuilt? set P7_REBUILD_CMD)"
 t_points=(); t_show=()
@@ -50,5 +50,5 @@ rec seconds.points_json "$m_points"; recl seconds_all.points_json "${t_points[@]
 rec seconds.show "$m_show"; recl seconds_all.show "${t_show[@]}"
 target P7a "points --json over $P7_POINTS points (s)" "$m_points" "<" 1
 target P7b "show <id> with $P7_POINTS points in the vault (s)" "$m_show" "<" 0.1
-rm -rf "$VAULT"
+rm -rf "$VAULT" "$w/points.json"
 bench_finish "P7 listing: $P7_POINTS points"

@@ -6,13 +6,13 @@ import VaultFormat
 import VaultPolicy
 import VaultService
 
-/// Opens the vault a policy names (a directory or s3://, with the policy's S3 settings).
-func openPolicyVault(_ policy: Policy) throws -> Vault {
+/// Opens a vault a policy names (a directory or s3://, with the policy's S3 settings).
+func openPolicyVault(_ target: VaultTarget) throws -> Vault {
     var args: [String] = []
-    if let e = policy.vault.s3?.endpoint { args += ["--s3-endpoint", e] }
-    if let r = policy.vault.s3?.region { args += ["--s3-region", r] }
+    if let e = target.s3?.endpoint { args += ["--s3-endpoint", e] }
+    if let r = target.s3?.region { args += ["--s3-region", r] }
     let s3 = try S3Options.parse(args)
-    return try StorageFactory.open(policy.vault.location, s3: s3)
+    return try StorageFactory.open(target.location, s3: s3)
 }
 
 struct RunCommand: ParsableCommand {
@@ -45,10 +45,11 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(json: output.json) {
             let p = try PolicyLoader.load(path: policy)
-            let vault = try openPolicyVault(p)
+            let vault = try openPolicyVault(p.vault)
+            let copyTarget = try p.copyTo.map { try openPolicyVault($0) }
             Interrupt.shared.install()
             let json = output.json
-            let report = Runner(policy: p, vault: vault, logger: makeLogger()).run(dryRun: dryRun) { action in
+            let report = Runner(policy: p, vault: vault, copyTarget: copyTarget, logger: makeLogger()).run(dryRun: dryRun) { action in
                 if !json { Output.stdout("\(Timestamp.rfc3339(Date())) \(action.kind.rawValue): \(action.message)") }
             }
             if json { try Output.json(report) }

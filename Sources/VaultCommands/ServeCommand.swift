@@ -47,12 +47,13 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(json: false) {
             let p = try PolicyLoader.load(path: policy)
-            let vault = try openPolicyVault(p)
+            let vault = try openPolicyVault(p.vault)
+            let copyTarget = try p.copyTo.map { try openPolicyVault($0) }
             let store = try TokenStore.load(path: tokens)
             let colon = listen.lastIndex(of: ":") ?? listen.endIndex
             let host = String(listen[..<colon])
             let port = Int(listen[listen.index(after: colon)...]) ?? 8432
-            let server = VaultServer(policy: p, vault: vault, tokens: store, host: host, port: port,
+            let server = VaultServer(policy: p, vault: vault, copyTarget: copyTarget, tokens: store, host: host, port: port,
                                      interval: TimeInterval(interval), logger: makeLogger(level: .info))
             let result = Locked<(any Error)?>(nil)
             let done = DispatchSemaphore(value: 0)

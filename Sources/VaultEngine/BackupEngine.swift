@@ -217,6 +217,12 @@ public struct BackupEngine: Sendable {
         point.tags = status == .failed ? [] : request.tags
         point.onDemand = request.onDemand
         point.retainUntil = retainUntil
+        if status == .failed && !request.onDemand {
+            // A failed scheduled point earns no tag and must not be kept for the retention its
+            // tags would have earned: retention expires it at the next run (into soft delete).
+            point.retainUntil = nil
+            point.retention = nil
+        }
         try vault.commit(point)
         try AuditLog(storage: vault.storage).append(
             operation: "point.create", target: point.id,

@@ -24,6 +24,7 @@ public struct Policy: Equatable, Sendable {
     /// each, naming file, line and key; `pgvault policy check` prints them.
     public var warnings: [String]
 
+    /// A policy from its parts (the loader validates; this initializer does not).
     public init(file: String, vault: VaultTarget, copyTo: VaultTarget? = nil, servers: [ServerPolicy],
                 schedule: Schedule, retention: RetentionPolicy, protection: ProtectionPolicy? = nil,
                 warnings: [String] = []) {
@@ -44,6 +45,7 @@ public struct VaultTarget: Equatable, Sendable {
         public var endpoint: String?
         /// e.g. `eu-central-1`; nil: the driver's default.
         public var region: String?
+        /// S3 settings; nil fields use the driver's defaults.
         public init(endpoint: String? = nil, region: String? = nil) { self.endpoint = endpoint; self.region = region }
     }
 
@@ -52,6 +54,7 @@ public struct VaultTarget: Equatable, Sendable {
     /// Only for `s3://` locations.
     public var s3: S3?
 
+    /// A location, with S3 settings for an `s3://` one.
     public init(location: String, s3: S3? = nil) { self.location = location; self.s3 = s3 }
 
     /// True for an `s3://` location.
@@ -88,6 +91,7 @@ public struct ServerPolicy: Equatable, Sendable {
     /// The line of the policy file where this server's entry starts.
     public var line: Int
 
+    /// A server entry; the defaults are the policy file's defaults.
     public init(name: String, connection: ConnectionSource, passfile: String? = nil, includeDatabases: [String] = [],
                 excludeDatabases: [String] = [], jobs: Int = 1, limits: Limits = Limits(), noRolePasswords: Bool = false,
                 line: Int = 0) {
@@ -115,8 +119,11 @@ public struct ServerPolicy: Equatable, Sendable {
 /// Retention per tag (`retention:`). A point is kept for the longest retention among its
 /// tags; the loader guarantees yearly ≥ monthly ≥ weekly.
 public struct RetentionPolicy: Equatable, Sendable {
+    /// How long the `weekly` tag keeps a point.
     public var weekly: RetentionPeriod
+    /// How long the `monthly` tag keeps a point (never shorter than `weekly`).
     public var monthly: RetentionPeriod
+    /// How long the `yearly` tag keeps a point (never shorter than `monthly`).
     public var yearly: RetentionPeriod
     /// For on-demand backups that give no `--retain`.
     public var onDemand: RetentionPeriod
@@ -124,6 +131,7 @@ public struct RetentionPolicy: Equatable, Sendable {
     /// The on-demand default when the policy does not set one.
     public static let defaultOnDemand = RetentionPeriod(count: 30, unit: .days)
 
+    /// Retention per tag; `onDemand` defaults to 30 days.
     public init(weekly: RetentionPeriod, monthly: RetentionPeriod, yearly: RetentionPeriod,
                 onDemand: RetentionPeriod = RetentionPolicy.defaultOnDemand) {
         self.weekly = weekly; self.monthly = monthly; self.yearly = yearly; self.onDemand = onDemand
@@ -143,11 +151,14 @@ public struct RetentionPolicy: Equatable, Sendable {
 /// Protection settings the policy asks for (`protection:`); nil fields are left as they are.
 /// `locked` immutability is not a policy setting: locking is its own, irreversible command.
 public struct ProtectionPolicy: Equatable, Sendable {
+    /// `disabled` or `unlocked` (never `locked`).
     public var immutability: ProtectionSettings.Immutability?
+    /// `disabled`, `enabled` or `always-on`.
     public var softDelete: ProtectionSettings.SoftDelete?
     /// 14…180
     public var softDeleteDays: Int?
 
+    /// Settings to apply; nil leaves a setting unchanged.
     public init(immutability: ProtectionSettings.Immutability? = nil, softDelete: ProtectionSettings.SoftDelete? = nil,
                 softDeleteDays: Int? = nil) {
         self.immutability = immutability; self.softDelete = softDelete; self.softDeleteDays = softDeleteDays

@@ -3,6 +3,7 @@ import VaultCore
 
 /// What retention decides for one point.
 public struct Decision: Codable, Equatable, Sendable, CustomStringConvertible {
+    /// What happens to the point.
     public enum Action: String, Codable, Sendable {
         /// The point stays.
         case keep
@@ -13,9 +14,13 @@ public struct Decision: Codable, Equatable, Sendable, CustomStringConvertible {
         case skip
     }
 
+    /// The point's id.
     public var pointId: String
+    /// The point's server name.
     public var server: String
+    /// When the point's backup started.
     public var startedAt: Date
+    /// Keep, expire or skip.
     public var action: Action
     /// The tags the point holds, recomputed from the server's sequence of points.
     public var tags: Set<Tag>
@@ -27,6 +32,7 @@ public struct Decision: Codable, Equatable, Sendable, CustomStringConvertible {
     /// `expire: weekly 2026-W01, retention 8w ended 2026-03-01`.
     public var reason: String
 
+    /// A decision from its parts.
     public init(pointId: String, server: String, startedAt: Date, action: Action, tags: Set<Tag>,
                 retainUntil: Date?, reason: String) {
         self.pointId = pointId; self.server = server; self.startedAt = startedAt; self.action = action

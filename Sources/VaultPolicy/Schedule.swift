@@ -3,7 +3,20 @@ import VaultCore
 
 /// A day of the week as a policy names it.
 public enum Weekday: String, Codable, Sendable, CaseIterable {
-    case monday, tuesday, wednesday, thursday, friday, saturday, sunday
+    /// Monday, the first day of an ISO week.
+    case monday
+    /// Tuesday.
+    case tuesday
+    /// Wednesday.
+    case wednesday
+    /// Thursday.
+    case thursday
+    /// Friday.
+    case friday
+    /// Saturday.
+    case saturday
+    /// Sunday, the last day of an ISO week.
+    case sunday
 
     /// Monday = 0 … Sunday = 6 (ISO 8601 order).
     public var isoIndex: Int { Weekday.allCases.firstIndex(of: self) ?? 0 }
@@ -34,6 +47,7 @@ public struct Slot: Codable, Equatable, Hashable, Sendable, CustomStringConverti
     /// When the next slot is due; the slot ends there.
     public var end: Date
 
+    /// A slot from its parts; normally obtained from `Schedule.slot(containing:)`.
     public init(id: String, isoYear: Int, isoWeek: Int, weekStart: Date, due: Date, end: Date) {
         self.id = id; self.isoYear = isoYear; self.isoWeek = isoWeek
         self.weekStart = weekStart; self.due = due; self.end = end
@@ -44,6 +58,7 @@ public struct Slot: Codable, Equatable, Hashable, Sendable, CustomStringConverti
     /// or after it, before the next slot is due. See `Schedule.pendingSlot(at:completed:)`.
     public func isSatisfied(byPointStartedAt date: Date) -> Bool { date >= weekStart && date < end }
 
+    /// `2026-W48 (due 2026-11-29T01:00:00.000Z)`
     public var description: String { "\(id) (due \(Timestamp.rfc3339(due)))" }
 }
 
@@ -58,13 +73,16 @@ public struct Slot: Codable, Equatable, Hashable, Sendable, CustomStringConverti
 /// first valid instant after the gap (03:00 CEST); a time the clock shows twice on a
 /// fall-back day runs once, at its first occurrence.
 public struct Schedule: Equatable, Sendable {
+    /// The day of the week backups are due.
     public var weekday: Weekday
     /// 0…23
     public var hour: Int
     /// 0…59
     public var minute: Int
+    /// The zone the time is read in, and in which weeks, months and years are counted.
     public var timeZone: TimeZone
 
+    /// A weekly schedule: `weekday` at `hour`:`minute` wall-clock time of `timeZone`.
     public init(weekday: Weekday, hour: Int, minute: Int, timeZone: TimeZone) {
         self.weekday = weekday; self.hour = hour; self.minute = minute; self.timeZone = timeZone
     }

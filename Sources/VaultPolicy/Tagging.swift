@@ -22,7 +22,9 @@ public enum Tag: String, Codable, Sendable, CaseIterable, Comparable, CustomStri
         }
     }
 
+    /// Orders by retention priority: on-demand < weekly < monthly < yearly.
     public static func < (a: Tag, b: Tag) -> Bool { a.rank < b.rank }
+    /// The tag as written in policies and JSON: `weekly`, `monthly`, `yearly`, `on-demand`.
     public var description: String { rawValue }
 
     /// The three calendar tags, longest-kept first.
@@ -38,6 +40,7 @@ public struct Periods: Equatable, Hashable, Sendable {
     /// Calendar year, e.g. `2021`.
     public var year: String
 
+    /// Periods from their ids.
     public init(week: String, month: String, year: String) { self.week = week; self.month = month; self.year = year }
 
     /// The period a GFS tag is about.
@@ -53,10 +56,13 @@ public struct Periods: Equatable, Hashable, Sendable {
 
 /// The facts about one recovery point that tagging and retention need.
 public struct PointFacts: Codable, Equatable, Sendable {
+    /// The point's id.
     public var id: String
     /// The point's server name (tags are per server).
     public var server: String
+    /// When the point's backup started (its position in the sequence).
     public var startedAt: Date
+    /// `ok`, `partial` or `failed` (see `Tagging` for what each earns).
     public var status: PointStatus
     /// Taken on request, not by the schedule: tagged `on-demand` only, never weekly/monthly/yearly.
     public var onDemand: Bool
@@ -68,6 +74,7 @@ public struct PointFacts: Codable, Equatable, Sendable {
     /// Under legal hold: always kept.
     public var held: Bool
 
+    /// The facts of one point; the defaults describe a plain scheduled point.
     public init(id: String, server: String, startedAt: Date, status: PointStatus, onDemand: Bool = false,
                 retainUntil: Date? = nil, softDeleted: Bool = false, held: Bool = false) {
         self.id = id; self.server = server; self.startedAt = startedAt; self.status = status

@@ -5,11 +5,12 @@ public import VaultEngine
 public import VaultFormat
 public import VaultPolicy
 import VaultPostgres
+import VaultStorage
 
 /// One action `pgvault run` took or, with --dry-run, would take.
 public struct RunAction: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
-        case settings, backup, skip, keep, expire, refused, purge, error, busy
+        case settings, backup, skip, keep, expire, refused, purge, copy, error, busy
     }
     public var kind: Kind
     public var server: String?
@@ -33,19 +34,23 @@ public struct RunReport: Codable, Sendable {
 ///    the GFS tags it earns and the retention of its longest-kept tag;
 /// 4. apply retention: points whose retention ended go through the protection rules'
 ///    delete path (soft delete where enabled; held and immutable points stay);
-/// 5. purge soft-deleted points past their window and garbage-collect chunks.
+/// 5. copy new points to the policy's `copyTo` vault, if it names one;
+/// 6. purge soft-deleted points past their window and garbage-collect chunks.
 /// Idempotent: run it every 5–15 minutes; ten overlapping runs make one backup per slot.
 public struct Runner: Sendable {
     public let policy: Policy
     public let vault: Vault
+    /// The policy's `copyTo` vault, opened (3-2-1: a second copy elsewhere).
+    public let copyTarget: Vault?
     public let logger: Logger
     public let progress: any ProgressSink
     /// Injected clock for the schedule and retention (backups themselves take real time).
     public let now: @Sendable () -> Date
 
-    public init(policy: Policy, vault: Vault, logger: Logger, progress: any ProgressSink = NoProgress(),
+    public init(policy: Policy, vault: Vault, copyTarget: Vault? = nil, logger: Logger, progress: any ProgressSink = NoProgress(),
                 now: @escaping @Sendable () -> Date = { Date() }) {
-        self.policy = policy; self.vault = vault; self.logger = logger; self.progress = progress; self.now = now
+        self.policy = policy; self.vault = vault; self.copyTarget = copyTarget; self.logger = logger
+        self.progress = progress; self.now = now
     }
 
     public func run(dryRun: Bool, onAction: (RunAction) -> Void = { _ in }) -> RunReport {
@@ -93,6 +98,21 @@ public struct Runner: Sendable {
         }
         if exit == 130 {
             return RunReport(startedAt: started, finishedAt: now(), dryRun: dryRun, actions: actions, exitCode: exit)
+        }
+
+        if let target = copyTarget {
+            if dryRun {
+                act(RunAction(kind: .copy, message: "would copy new points to \(target.storage.location)"))
+            } else {
+                do {
+                    let r = try VaultCopy.copy(from: vault, to: target, points: [])
+                    for c in r.copied {
+                        act(RunAction(kind: .copy, point: c.point,
+                                      message: "copied \(c.point) to \(target.storage.location): \(c.chunksSent) chunks sent (\(ByteSize.format(c.bytesSent))), \(c.chunksReused) already there"))
+                    }
+                } catch let e as VaultError { act(RunAction(kind: .error, message: "copy to \(target.storage.location): \(e.message)")); worsen(1) }
+                catch { act(RunAction(kind: .error, message: "copy: \(error)")); worsen(1) }
+            }
         }
 
         do { try applyRetention(dryRun: dryRun, act: act) }
@@ -147,11 +167,6 @@ public struct Runner: Sendable {
             let next = policy.schedule.nextDue(after: t, count: 1).first
             act(RunAction(kind: .skip, server: server.name,
                           message: "\(server.name): slot \(policy.schedule.slot(containing: t).id) already has its backup; next due \(next.map { policy.schedule.localText($0) } ?? "?")"))
-            return 0
-        }
-        if t < slot.due {
-            act(RunAction(kind: .skip, server: server.name,
-                          message: "\(server.name): slot \(slot.id) is due at \(policy.schedule.localText(slot.due)); not yet"))
             return 0
         }
         let tags = Tagging.tags(for: t, earlierSuccessfulPoints: completed, timeZone: policy.schedule.timeZone)

@@ -33,6 +33,7 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
 public struct VaultServer: Sendable {
     public let policy: Policy
     public let vault: Vault
+    public let copyTarget: Vault?
     public let tokens: TokenStore
     public let host: String
     public let port: Int
@@ -40,8 +41,9 @@ public struct VaultServer: Sendable {
     public let logger: Logger
     let live = LiveJobs()
 
-    public init(policy: Policy, vault: Vault, tokens: TokenStore, host: String, port: Int, interval: TimeInterval, logger: Logger) {
-        self.policy = policy; self.vault = vault; self.tokens = tokens; self.host = host; self.port = port
+    public init(policy: Policy, vault: Vault, copyTarget: Vault? = nil, tokens: TokenStore, host: String, port: Int,
+                interval: TimeInterval, logger: Logger) {
+        self.policy = policy; self.vault = vault; self.copyTarget = copyTarget; self.tokens = tokens; self.host = host; self.port = port
         self.interval = interval; self.logger = logger
     }
 
@@ -282,7 +284,7 @@ struct SchedulerService: Service {
     func run() async throws {
         await withGracefulShutdownHandler {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                let runner = Runner(policy: server.policy, vault: server.vault, logger: server.logger)
+                let runner = Runner(policy: server.policy, vault: server.vault, copyTarget: server.copyTarget, logger: server.logger)
                 let logger = server.logger
                 let report = await onThread { runner.run(dryRun: false) }
                 for a in report.actions where a.kind != .keep && a.kind != .skip {

@@ -143,6 +143,30 @@ struct ServiceTests {
         #expect(dry.stdout.contains("keep:") && dry.stdout.contains("yearly"))
     }
 
+    @Test func runCopiesNewPointsToTheSecondVault() throws {
+        let cli = try CLI("copyto")
+        defer { cli.cleanup() }
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("cpy"))
+        defer { cli.drop(db) }
+        try loadSampleData(cli, db)
+        try cli.initVault()
+        let second = cli.dir.appendingPathComponent("offsite").path
+        try cli.expect(0, ["init", second])
+        let policy = try writePolicy(cli, database: db, extra: "copyTo: \(second)")
+        let r = try cli.expect(0, ["run", "--policy", policy])
+        #expect(r.stdout.contains("copied"), "\(r.stdout)")
+        let a = try #require(try cli.json(try cli.expect(0, ["points", "--vault", cli.vault, "--json"])) as? [[String: Any]])
+        let b = try #require(try cli.json(try cli.expect(0, ["points", "--vault", second, "--json"])) as? [[String: Any]])
+        #expect(a.count == 1 && b.count == 1 && a.first?["id"] as? String == b.first?["id"] as? String)
+        #expect(a.first?["retainUntil"] as? String == b.first?["retainUntil"] as? String)
+        let out = cli.dir.appendingPathComponent("from-offsite").path
+        try cli.expect(0, ["restore", "--vault", second, "latest", "--to", out])
+        #expect(try Shell.run("/usr/bin/sha256sum", ["-c", "--quiet", "SHA256SUMS"], cwd: URL(fileURLWithPath: out)).status == 0)
+        // A second run copies nothing new.
+        let again = try cli.expect(0, ["run", "--policy", policy])
+        #expect(!again.stdout.contains("copied"))
+    }
+
     @Test func dailyScheduleIsRefusedWithLineNumber() throws {
         let cli = try CLI("daily")
         defer { cli.cleanup() }

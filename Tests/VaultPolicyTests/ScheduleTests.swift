@@ -121,6 +121,43 @@ struct ScheduleTests {
         #expect(s.pendingSlot(at: t("2026-03-29T02:00:00Z"), completed: [])?.id == "2026-W13")
     }
 
+    /// Checked against Foundation's Calendar for zones with unusual DST: every due instant
+    /// reads as the scheduled day and time, unless that time was skipped, in which case it is
+    /// the instant the clock jumped.
+    @Test(arguments: ["Europe/Berlin", "America/Los_Angeles", "America/Santiago", "Australia/Lord_Howe",
+                      "Asia/Kolkata", "America/Havana", "Pacific/Chatham"])
+    func dueTimesReadAsScheduledInEveryZone(zoneId: String) {
+        let tz = zone(zoneId)
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = tz
+        for (day, hour, minute) in [(Weekday.sunday, 0, 0), (.sunday, 2, 30), (.saturday, 23, 59), (.wednesday, 1, 0)] {
+            let s = Schedule(weekday: day, hour: hour, minute: minute, timeZone: tz)
+            let dues = s.nextDue(after: t("2026-01-01T00:00:00Z"), count: 110)
+            #expect(dues.count == 110)
+            for (a, b) in zip(dues, dues.dropFirst()) {
+                // Consecutive slots are a week apart, give or take a DST shift.
+                #expect(abs(b.timeIntervalSince(a) - 7 * 86400) <= 3600, "\(zoneId) \(a) \(b)")
+            }
+            for due in dues {
+                let c = cal.dateComponents([.weekday, .hour, .minute], from: due)
+                let wantWeekday = (day.isoIndex + 1) % 7 + 1  // Calendar: Sunday = 1
+                if c.weekday == wantWeekday && c.hour == hour && c.minute == minute {
+                    // Ambiguous readings resolve to the first one.
+                    let hourEarlier = due.addingTimeInterval(-3600)
+                    let e = cal.dateComponents([.hour, .minute], from: hourEarlier)
+                    let halfEarlier = cal.dateComponents([.hour, .minute], from: due.addingTimeInterval(-1800))
+                    #expect(!(e.hour == hour && e.minute == minute) && !(halfEarlier.hour == hour && halfEarlier.minute == minute),
+                            "\(zoneId) \(due) is the second reading")
+                } else {
+                    // Skipped: the offset changed right at `due`.
+                    #expect(tz.secondsFromGMT(for: due.addingTimeInterval(-1)) < tz.secondsFromGMT(for: due),
+                            "\(zoneId) \(s.summary): \(due) reads \(c)")
+                }
+                #expect(s.slot(containing: due).due == due)
+            }
+        }
+    }
+
     @Test(arguments: [("sunday", Weekday.sunday), ("Mon", .monday), ("WEDNESDAY", .wednesday), ("sat", .saturday)])
     func weekdaysParse(text: String, day: Weekday) { #expect(Weekday.parse(text) == day) }
 
