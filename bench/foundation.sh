@@ -54,19 +54,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_in_use() {
-  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-  if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; then return 0; fi
-  return 1
-}
-CONN=""
-for ((port = PORT_BASE; port < PORT_BASE + 100; port++)); do
-  port_in_use "$port" && continue
-  started=1
-  if CONN=$(scripts/pg-cluster.sh start "$cluster" "$port"); then break; fi
-  CONN=""
-done
-[ -n "$CONN" ] || { log "could not start PostgreSQL"; exit 1; }
+started=1
+CONN=$(scripts/pg-cluster.sh start "$cluster" "auto:$PORT_BASE") || { log "could not start PostgreSQL"; exit 1; }
 CONN_NODB=${CONN/ dbname=postgres/}
 DB="$CONN_NODB dbname=bench"
 log "PostgreSQL at $CONN"

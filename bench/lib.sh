@@ -140,22 +140,11 @@ bench_init() {
   log "PostgreSQL at $CONN; work dir $BENCH_WORK"
 }
 
-port_in_use() {
-  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-  if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; then return 0; fi
-  return 1
-}
-
 bench_start_cluster() {
   local dir=$1 port
   CONN=""
-  for ((port = PORT_BASE; port < PORT_BASE + 100; port++)); do
-    port_in_use "$port" && continue
-    BENCH_CLUSTER=$dir
-    if CONN=$(scripts/pg-cluster.sh start "$dir" "$port"); then break; fi
-    CONN=""
-  done
-  [ -n "$CONN" ] || die "could not start PostgreSQL"
+  BENCH_CLUSTER=$dir
+  CONN=$(scripts/pg-cluster.sh start "$dir" "auto:$PORT_BASE") || die "could not start PostgreSQL"
   # No background autovacuum: the workloads vacuum explicitly, so every tool sees the same
   # states and timings are not disturbed. Bigger maintenance memory for faster index builds.
   psql -X -q -c "ALTER SYSTEM SET autovacuum = off" -c "ALTER SYSTEM SET maintenance_work_mem = '256MB'" \

@@ -74,20 +74,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_in_use() {
-  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-  if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; then return 0; fi
-  return 1
-}
 base=${PGVAULT_DEMO_PORT_BASE:-55600}
-CONNINFO=""
-for ((port = base; port < base + 100; port++)); do
-  port_in_use "$port" && continue
-  if CONNINFO=$(scripts/pg-cluster.sh start "$cluster" "$port"); then break; fi
-  CONNINFO=""
-done
-[ -n "$CONNINFO" ] || { echo "demo.sh: could not start PostgreSQL" >&2; exit 1; }
-show scripts/pg-cluster.sh start ./demo/pg "$port"
+CONNINFO=$(scripts/pg-cluster.sh start "$cluster" "auto:$base") || { echo "demo.sh: could not start PostgreSQL" >&2; exit 1; }
+show scripts/pg-cluster.sh start ./demo/pg "auto:$base"
 echo "$CONNINFO"
 
 # conninfo for one database: CONNINFO with its dbname replaced

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Start or stop a throwaway PostgreSQL 15 cluster for tests and the demo.
-#   scripts/pg-cluster.sh start DIR PORT   -> prints a conninfo on stdout
+#   scripts/pg-cluster.sh start DIR PORT         -> prints a conninfo on stdout
+#   scripts/pg-cluster.sh start DIR auto:BASE    -> the first free port from BASE (100 tried)
 #   scripts/pg-cluster.sh stop DIR
 # Works as root (the cluster runs as the `postgres` user) and as an ordinary user.
 set -euo pipefail
-cmd=${1:?usage: pg-cluster.sh start DIR PORT | stop DIR}
+cmd=${1:?usage: pg-cluster.sh start DIR PORT|auto:BASE | stop DIR}
 dir=${2:?data directory}
 bindir=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 if [ ! -x "$bindir/initdb" ]; then
@@ -16,7 +17,7 @@ as_owner() {
 }
 case "$cmd" in
 start)
-  port=${3:?port}
+  want=${3:?port or auto:BASE}
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   sock="$dir/sock"
@@ -31,9 +32,28 @@ start)
   # fall back to no socket when DIR is deep. pg_ctl runs the options through /bin/sh,
   # hence the single quotes (DIR may contain spaces).
   if [ $(( ${#sock} + 20 )) -gt 100 ] || [[ "$sock" == *"'"* ]]; then sockopt="''"; else sockopt="'$sock'"; fi
-  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $sockopt -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
-    || { cat "$dir/server.log" >&2; exit 1; }
+  start_on() {
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-p $1 -k $sockopt -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+  }
+  port_in_use() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; then return 0; fi
+    return 1
+  }
+  if [[ "$want" == auto:* ]]; then
+    base=${want#auto:}
+    port=""
+    for ((p = base; p < base + 100; p++)); do
+      port_in_use "$p" && continue
+      if start_on "$p"; then port=$p; break; fi
+      echo "pg-cluster.sh: could not start on port $p (lost a race?), trying the next one" >&2
+    done
+    [ -n "$port" ] || { cat "$dir/server.log" >&2; echo "pg-cluster.sh: no port in $base..$((base + 99)) worked" >&2; exit 1; }
+  else
+    port=$want
+    start_on "$port" || { cat "$dir/server.log" >&2; exit 1; }
+  fi
   echo "host=127.0.0.1 port=$port user=postgres dbname=postgres"
   ;;
 stop)
@@ -41,5 +61,5 @@ stop)
     as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
   ;;
-*) echo "usage: pg-cluster.sh start DIR PORT | stop DIR" >&2; exit 2 ;;
+*) echo "usage: pg-cluster.sh start DIR PORT|auto:BASE | stop DIR" >&2; exit 2 ;;
 esac

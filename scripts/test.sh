@@ -69,29 +69,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_in_use() {
-  # Something accepts connections, or ss lists a listener on that port.
-  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-  if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; then return 0; fi
-  return 1
-}
-
 base=${PGVAULT_TEST_PORT_BASE:-55500}
-conninfo=""
-for ((port = base; port < base + 100; port++)); do
-  port_in_use "$port" && continue
-  started=1
-  if conninfo=$("$root/scripts/pg-cluster.sh" start "$cluster" "$port"); then
-    break
-  fi
-  # Lost a race for the port (or another start failure): try the next one.
-  log "could not start PostgreSQL on port $port, trying the next port"
-  conninfo=""
-done
-if [ -z "$conninfo" ]; then
-  log "could not start a PostgreSQL cluster on any port in $base..$((base + 99))"
-  exit 1
-fi
+started=1
+conninfo=$("$root/scripts/pg-cluster.sh" start "$cluster" "auto:$base") || { log "could not start a PostgreSQL cluster"; exit 1; }
 log "PostgreSQL 15 at: $conninfo"
 
 export PGVAULT_TEST_CONNINFO="$conninfo"

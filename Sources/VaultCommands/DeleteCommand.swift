@@ -128,31 +128,30 @@ struct HoldCommand: ParsableCommand {
 
     struct Set: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set", abstract: "Put a point on legal hold.")
-        @OptionGroup var vaultOption: VaultOption
-        @Argument(help: ArgumentHelp("Point id or unique prefix.", valueName: "point")) var point: String
-        @Option(help: "Why (recorded in the audit log).") var reason: String
-        @OptionGroup var output: OutputOptions
-        func run() throws {
-            try runReportingErrors(json: output.json) {
-                let v = try VaultControl(vault: try vaultOption.open()).setHold(point, reason: reason)
-                if output.json { try Output.json(PointSummary(v)) } else { Output.stdout("Point \(v.id) is on legal hold.") }
-                return 0
-            }
-        }
+        @OptionGroup var args: HoldArguments
+        func run() throws { try args.apply(set: true) }
     }
 
     struct Clear: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "clear", abstract: "Release a point's legal hold.")
-        @OptionGroup var vaultOption: VaultOption
-        @Argument(help: ArgumentHelp("Point id or unique prefix.", valueName: "point")) var point: String
-        @Option(help: "Why (recorded in the audit log).") var reason: String
-        @OptionGroup var output: OutputOptions
-        func run() throws {
-            try runReportingErrors(json: output.json) {
-                let v = try VaultControl(vault: try vaultOption.open()).clearHold(point, reason: reason)
-                if output.json { try Output.json(PointSummary(v)) } else { Output.stdout("Point \(v.id) is no longer on legal hold.") }
-                return 0
-            }
+        @OptionGroup var args: HoldArguments
+        func run() throws { try args.apply(set: false) }
+    }
+}
+
+struct HoldArguments: ParsableArguments {
+    @OptionGroup var vaultOption: VaultOption
+    @Argument(help: ArgumentHelp("Point id or unique prefix.", valueName: "point")) var point: String
+    @Option(help: "Why (recorded in the audit log).") var reason: String
+    @OptionGroup var output: OutputOptions
+
+    func apply(set: Bool) throws {
+        try runReportingErrors(json: output.json) {
+            let control = VaultControl(vault: try vaultOption.open())
+            let v = set ? try control.setHold(point, reason: reason) : try control.clearHold(point, reason: reason)
+            if output.json { try Output.json(PointSummary(v)) }
+            else { Output.stdout(set ? "Point \(v.id) is on legal hold." : "Point \(v.id) is no longer on legal hold.") }
+            return 0
         }
     }
 }
