@@ -1,22 +1,20 @@
 import Foundation
 import VaultCore
+import VaultFormat
 
 /// Drains a child's standard output on its own thread into a bounded queue of blocks, so
 /// pg_dump never waits on the pipe while the consumer chunks, hashes and compresses. Memory
 /// is bounded by `capacity` blocks of `blockSize` bytes.
 final class PipeReader: @unchecked Sendable {
-    private let cond = NSCondition()
-    private var blocks: [Data] = []
-    private var finished = false
-    private var failure: (any Error)?
-    private var stopped = false
-    private let capacity: Int
+    private let blocks: BlockingQueue<Result<Data, any Error>>
     private var current = Data()
     private var offset = 0
+    private var ended = false
 
     init(blockSize: Int = 1 << 20, capacity: Int = 16, read: @escaping @Sendable (UnsafeMutableRawBufferPointer) throws -> Int) {
-        self.capacity = capacity
-        let t = Thread { [self] in
+        let queue = BlockingQueue<Result<Data, any Error>>(capacity: capacity)
+        blocks = queue
+        let t = Thread {
             while true {
                 var block = Data(count: blockSize)
                 var filled = 0
@@ -30,18 +28,13 @@ final class PipeReader: @unchecked Sendable {
                         filled += n
                     }
                 } catch {
-                    cond.lock(); failure = error; finished = true; cond.broadcast(); cond.unlock()
+                    queue.put(.failure(error))
+                    queue.close()
                     return
                 }
                 block.count = filled
-                cond.lock()
-                while blocks.count >= capacity && !stopped { cond.wait() }
-                if stopped { cond.unlock(); return }
-                if filled > 0 { blocks.append(block) }
-                if filled < blockSize { finished = true }
-                cond.broadcast()
-                cond.unlock()
-                if filled < blockSize { return }
+                if filled > 0 && !queue.put(.success(block)) { return }
+                if filled < blockSize { queue.close(); return }
             }
         }
         t.stackSize = 1 << 20
@@ -51,18 +44,9 @@ final class PipeReader: @unchecked Sendable {
     /// read(2)-like: copies the next bytes into `buffer`; 0 at end of input.
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if offset == current.count {
-            cond.lock()
-            while blocks.isEmpty && !finished { cond.wait() }
-            if blocks.isEmpty {
-                let f = failure
-                cond.unlock()
-                if let f { throw f }
-                return 0
-            }
-            current = blocks.removeFirst()
+            guard !ended, let next = blocks.take() else { ended = true; return 0 }
+            current = try next.get()
             offset = 0
-            cond.broadcast()
-            cond.unlock()
         }
         let n = min(buffer.count, current.count - offset)
         current.withUnsafeBytes { src in
@@ -73,7 +57,5 @@ final class PipeReader: @unchecked Sendable {
     }
 
     /// Stops the reader thread (after a failure on the consumer side).
-    func stop() {
-        cond.lock(); stopped = true; cond.broadcast(); cond.unlock()
-    }
+    func stop() { blocks.close() }
 }

@@ -11,24 +11,32 @@ public struct FileReader {
 
     /// Calls `sink` with each verified chunk in order. Throws `.corrupt` naming the file and
     /// the chunk on any mismatch; `sink` may have received earlier chunks by then.
+    ///
+    /// A second thread fetches, decompresses and verifies up to four chunks ahead while this
+    /// one hashes the whole file and hands chunks to `sink`, so reading, decoding and writing
+    /// overlap. Memory stays bounded by those few chunks.
     public func read(_ file: FileEntry, decompressor: Decompressor = Decompressor(),
                      sink: (Data) throws -> Void) throws {
+        let ahead = BlockingQueue<Result<Data, VaultError>>(capacity: 4)
+        let storage = self.storage
+        let producer = Thread {
+            for (index, ref) in file.chunks.enumerated() {
+                let r = Result { try Self.fetch(storage, file: file, index: index, ref: ref, decompressor: decompressor) }
+                    .mapError { $0 as? VaultError ?? VaultError(.io, "\(file.path): \($0)") }
+                guard ahead.put(r) else { return }
+                if case .failure = r { break }
+            }
+            ahead.close()
+        }
+        producer.stackSize = 1 << 20
+        producer.start()
+        defer { ahead.close() }   // on an error below, wake and stop the producer
+
         var hash = SHA256()
         var total: Int64 = 0
-        for (index, ref) in file.chunks.enumerated() {
-            let object: Data
-            do { object = try storage.get(ChunkCodec.key(for: ref.id)) }
-            catch let e as VaultError where e.code == .objectMissing {
-                throw VaultError(.corrupt,
-                    "\(file.path): chunk \(index + 1) of \(file.chunks.count) (\(ref.id)) is missing from the vault; this file cannot be restored from this vault.",
-                    cause: e.message, location: ChunkCodec.key(for: ref.id))
-            }
-            let plain: Data
-            do { plain = try ChunkCodec.decode(object, id: ref.id, expectedSize: ref.size, decompressor: decompressor) }
-            catch var e as VaultError {
-                e.message = "\(file.path): chunk \(index + 1) of \(file.chunks.count): " + e.message
-                throw e
-            }
+        for _ in file.chunks {
+            guard let next = ahead.take() else { break }
+            let plain = try next.get()
             plain.withUnsafeBytes { hash.update(bufferPointer: $0) }
             total += Int64(plain.count)
             try sink(plain)
@@ -38,6 +46,22 @@ public struct FileReader {
             throw VaultError(.corrupt,
                 "\(file.path): the restored bytes (\(total) bytes, sha256 \(digest)) do not match the manifest (\(file.size) bytes, sha256 \(file.sha256)).",
                 location: file.path)
+        }
+    }
+
+    /// One chunk, fetched, decoded and checked against its id.
+    static func fetch(_ storage: any Storage, file: FileEntry, index: Int, ref: ChunkRef, decompressor: Decompressor) throws -> Data {
+        let object: Data
+        do { object = try storage.get(ChunkCodec.key(for: ref.id)) }
+        catch let e as VaultError where e.code == .objectMissing {
+            throw VaultError(.corrupt,
+                "\(file.path): chunk \(index + 1) of \(file.chunks.count) (\(ref.id)) is missing from the vault; this file cannot be restored from this vault.",
+                cause: e.message, location: ChunkCodec.key(for: ref.id))
+        }
+        do { return try ChunkCodec.decode(object, id: ref.id, expectedSize: ref.size, decompressor: decompressor) }
+        catch var e as VaultError {
+            e.message = "\(file.path): chunk \(index + 1) of \(file.chunks.count): " + e.message
+            throw e
         }
     }
 }
