@@ -14,6 +14,9 @@ struct PurgeCommand: ParsableCommand {
         --gc-grace (default 1h). A backup running at the same time is never harmed: the sweep
         is skipped while a backup holds its lease (the next purge does it).
 
+        Exit 0, or 11 when a soft-deleted point was kept by protection (legal hold, or
+        retention under immutability); points whose window has not passed are just listed.
+
         Examples:
           pgvault purge --dry-run
           pgvault purge --json
@@ -32,7 +35,10 @@ struct PurgeCommand: ParsableCommand {
         try runReportingErrors(json: output.json) {
             let control = VaultControl(vault: try vaultOption.open())
             let r = try control.purge(dryRun: dryRun, grace: parseSeconds(gcGrace) ?? 3600)
-            if output.json { try Output.json(r); return 0 }
+            // Exit 11 when protection (a legal hold, retention under immutability) kept a
+            // soft-deleted point; a window that has not passed yet is not a refusal.
+            let code: Int32 = r.kept.contains(where: \.protected) ? VaultCore.ExitCode.locked.rawValue : 0
+            if output.json { try Output.json(r); return code }
             let verb = dryRun ? "would purge" : "purged"
             for p in r.purged { Output.stdout("\(verb) point \(p.point) (server \(p.server), soft-deleted \(p.softDeletedAt.map(Timestamp.rfc3339) ?? "?"))") }
             for k in r.kept { Output.stdout("kept point \(k.point): \(k.reason)\(k.allowedFrom.map { "; purge allowed from \(Timestamp.rfc3339($0))" } ?? "")") }
@@ -42,7 +48,8 @@ struct PurgeCommand: ParsableCommand {
                 Output.stdout("S3: removed \(r.versionsRemoved) old object versions, \(r.versionsLocked) still locked by Object Lock; aborted \(r.uploadsAborted) unfinished uploads.")
             }
             if r.orphanStateRecordsRemoved > 0 { Output.stdout("removed \(r.orphanStateRecordsRemoved) state records left by an interrupted purge") }
-            return 0
+            if code != 0 { Output.stderr("pgvault: some soft-deleted points are protected (legal hold or retention under immutability) and were kept (exit 11).") }
+            return code
         }
     }
 }

@@ -49,6 +49,9 @@ public struct PointState: Codable, Equatable, Sendable {
     public var softDeleteDays: Int?
     public var deleteReason: String?
     public var hold: Hold?
+    /// Set by purge (or a hard delete) right before it removes the point: from then on the
+    /// point only goes; a purge that died half-way is finished by the next one.
+    public var removingAt: Date?
 
     public init(pointId: String, retainUntil: Date?) { self.pointId = pointId; self.retainUntil = retainUntil }
 
@@ -116,6 +119,14 @@ public enum Protection {
             return nil
         }
 
+        if let p = point, let at = p.removingAt {
+            switch op {
+            case .purge: return .allowed(.remove)   // finish what an interrupted removal began
+            case .delete, .undelete, .setRetention, .setHold, .clearHold:
+                return .refused(reason: "the point is being removed (since \(date(at)))", allowedFrom: nil, instead: nil)
+            default: break
+            }
+        }
         switch op {
         case .delete:
             guard let p = point else { return .refused(reason: "no such point", allowedFrom: nil, instead: nil) }

@@ -65,7 +65,8 @@ public struct BackupEngine: Sendable {
             let lease = try Lease.acquire(jobId, storage: vault.storage)
             defer { lease.release() }
             try waitForSweep()
-            let result = try perform(request, job: &job, started: started)
+
+            let result = try perform(request, job: &job, started: started, lease: lease)
             try jobs.finished(result.job)
             return result
         } catch let e as VaultError {
@@ -90,8 +91,9 @@ public struct BackupEngine: Sendable {
         }
     }
 
-    private func perform(_ request: BackupRequest, job: inout JobRecord, started: Date) throws -> BackupResult {
+    private func perform(_ request: BackupRequest, job: inout JobRecord, started: Date, lease: Lease) throws -> BackupResult {
         let info = request.conninfo
+        try DumpCommand.checkPassable(info)
         let admin = try PGConnection.connect(info)
         defer { admin.close() }
         let server = ServerInfo(name: request.serverName ?? info.serverName,
@@ -223,6 +225,8 @@ public struct BackupEngine: Sendable {
             point.retainUntil = nil
             point.retention = nil
         }
+        // Never commit on a lease that lapsed: a sweep may have run meanwhile (VaultControl.purge).
+        try lease.check()
         try vault.commit(point)
         try AuditLog(storage: vault.storage).append(
             operation: "point.create", target: point.id,

@@ -6,6 +6,9 @@ public import VaultStorage
 public struct PointView: Sendable {
     public var manifest: Manifest
     public var state: PointState
+    /// Sequence number of the state record `state` came from (0: none yet). A change writes
+    /// `stateSeq + 1` create-only, so two changes decided on the same state cannot both land.
+    public var stateSeq: Int = 0
     public var id: String { manifest.id }
     public var retainUntil: Date? { state.retainUntil }
 }
@@ -103,27 +106,39 @@ public struct VaultControl: Sendable {
         }
         return try manifests.map { m in
             var state = PointState(pointId: m.id, retainUntil: m.retainUntil)
-            if let (_, key) = latestKey[m.id] {
+            var seq = 0
+            if let (n, key) = latestKey[m.id] {
                 state = try VaultJSON.decode(PointState.self, from: try storage.get(key), what: key)
+                seq = n
             }
-            return PointView(manifest: m, state: state)
+            return PointView(manifest: m, state: state, stateSeq: seq)
         }
     }
 
     public func view(_ ref: String) throws -> PointView {
         let m = try vault.resolvePoint(ref, includeDeleted: true)
-        let state = try Series(storage: storage, prefix: Self.statePrefix(m.id)).latest(PointState.self)?.value
-            ?? PointState(pointId: m.id, retainUntil: m.retainUntil)
-        return PointView(manifest: m, state: state)
+        let latest = try Series(storage: storage, prefix: Self.statePrefix(m.id)).latest(PointState.self)
+        return PointView(manifest: m, state: latest?.value ?? PointState(pointId: m.id, retainUntil: m.retainUntil),
+                         stateSeq: latest?.seq ?? 0)
     }
 
-    private func writeState(_ state: PointState) throws {
+    /// Writes `state` as the record after `view`'s: fails with `.busy` when another process
+    /// changed the point since `view` was read (compare-and-set on the sequence number).
+    private func writeState(_ state: PointState, after view: PointView) throws {
         let series = Series(storage: storage, prefix: Self.statePrefix(state.pointId))
-        let seq = (try series.entries().last?.seq ?? 0) + 1
-        do { try series.append(try VaultJSON.encode(state), seq: seq) }
+        do { try series.append(try VaultJSON.encode(state), seq: view.stateSeq + 1) }
         catch let e as VaultError where e.code == .objectExists {
-            throw VaultError(.busy, "Another pgvault changed point \(state.pointId) at the same moment; run the command again.")
+            throw VaultError(.busy, "Another pgvault changed point \(state.pointId) at the same moment; nothing was changed. Run the command again.")
         }
+    }
+
+    /// Marks the point as being removed (a state record with `removingAt`), in the same
+    /// compare-and-set way: a hold, undelete or retention change that landed since `view`
+    /// was read makes this fail, and the point stays.
+    func claimRemoval(_ view: PointView) throws {
+        var st = view.state
+        st.removingAt = now
+        try writeState(st, after: view)
     }
 
     func require(_ op: ProtectedOperation, point: PointState?, settings: ProtectionSettings) throws {
@@ -153,12 +168,13 @@ public struct VaultControl: Sendable {
             st.softDeletedAt = now
             st.softDeleteDays = s.softDeleteDays
             st.deleteReason = reason
-            try writeState(st)
+            try writeState(st, after: v)
             try audit.append(operation: "point.delete", target: v.id,
                              details: ["reason": reason, "mode": "soft", "purgeAfter": Timestamp.rfc3339(after)], actor: actor, now: now)
             try storage.sync()
             return .softDeleted(purgeAfter: after)
         default:
+            try claimRemoval(v)
             try audit.append(operation: "point.delete", target: v.id, details: ["reason": reason, "mode": "hard"], actor: actor, now: now)
             try removePoint(v.id)
             return .removed
@@ -171,7 +187,7 @@ public struct VaultControl: Sendable {
         v.state.softDeletedAt = nil
         v.state.softDeleteDays = nil
         v.state.deleteReason = nil
-        try writeState(v.state)
+        try writeState(v.state, after: v)
         try audit.append(operation: "point.undelete", target: v.id, actor: actor, now: now)
         try storage.sync()
         return v
@@ -184,7 +200,7 @@ public struct VaultControl: Sendable {
         let old = v.state.retainUntil
         v.state.retainUntil = Timestamp.millis(until)
         try ObjectLock.extend(vault: vault, point: v.manifest, until: v.state.retainUntil ?? until)   // S3: before the record
-        try writeState(v.state)
+        try writeState(v.state, after: v)
         try audit.append(operation: "point.retain", target: v.id,
                          details: ["from": old.map(Timestamp.rfc3339) ?? "none", "to": Timestamp.rfc3339(until)], actor: actor, now: now)
         try storage.sync()
@@ -196,7 +212,7 @@ public struct VaultControl: Sendable {
         try require(.setHold, point: v.state, settings: try settings())
         v.state.hold = PointState.Hold(reason: reason, setAt: now, setBy: actor)
         try ObjectLock.legalHold(control: self, point: v.manifest, on: true)   // S3 legal hold
-        try writeState(v.state)
+        try writeState(v.state, after: v)
         try audit.append(operation: "hold.set", target: v.id, details: ["reason": reason], actor: actor, now: now)
         try storage.sync()
         return v
@@ -207,7 +223,7 @@ public struct VaultControl: Sendable {
         try require(.clearHold, point: v.state, settings: try settings())
         v.state.hold = nil
         try ObjectLock.legalHold(control: self, point: v.manifest, on: false)   // S3 legal hold
-        try writeState(v.state)
+        try writeState(v.state, after: v)
         try audit.append(operation: "hold.clear", target: v.id, details: ["reason": reason], actor: actor, now: now)
         try storage.sync()
         return v

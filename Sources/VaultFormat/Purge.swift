@@ -13,6 +13,9 @@ public struct PurgeReport: Codable, Sendable, Equatable {
         public var point: String
         public var reason: String
         public var allowedFrom: Date?
+        /// Kept by protection (legal hold, or retain-until under immutability), not merely
+        /// because its soft-delete window has not passed yet.
+        public var protected: Bool = false
     }
     public var dryRun: Bool
     public var purged: [Purged] = []
@@ -44,14 +47,15 @@ extension VaultControl {
         let s = try settings()
         let views = try pointViews()
         var purging = Set<String>()
-        for v in views where v.state.isSoftDeleted {
+        for v in views where v.state.isSoftDeleted || v.state.removingAt != nil {
             switch Protection.decide(.purge, settings: s, point: v.state, now: now) {
             case .allowed:
                 purging.insert(v.id)
                 report.purged.append(.init(point: v.id, server: v.manifest.server.name,
                                            softDeletedAt: v.state.softDeletedAt, purgeAfter: v.state.purgeAfter))
             case .refused(let reason, let from, _):
-                report.kept.append(.init(point: v.id, reason: reason, allowedFrom: from))
+                let retained = s.protectsRetention && (v.state.retainUntil.map { now < $0 } ?? false)
+                report.kept.append(.init(point: v.id, reason: reason, allowedFrom: from, protected: v.state.isHeld || retained))
             }
         }
         if !dryRun {
@@ -63,6 +67,16 @@ extension VaultControl {
                     report.purged.removeAll { $0.point == id }
                     report.kept.append(.init(point: id, reason: reason, allowedFrom: from))
                     continue
+                }
+                // Claim it (compare-and-set on its state): a hold or undelete that lands now wins.
+                if fresh.state.removingAt == nil {
+                    do { try claimRemoval(fresh) }
+                    catch let e as VaultError where e.code == .busy {
+                        purging.remove(id)
+                        report.purged.removeAll { $0.point == id }
+                        report.kept.append(.init(point: id, reason: "it changed while purge ran; the next purge decides again", allowedFrom: nil))
+                        continue
+                    }
                 }
                 try audit.append(operation: "point.purge", target: id, actor: actor, now: now)
                 try removePoint(id)
@@ -108,7 +122,10 @@ extension VaultControl {
                 // Audit first, so even a sweep killed half-way is on record.
                 try audit.append(operation: "gc.sweep", target: "vault",
                                  details: ["chunks": "\(report.chunksRemoved)", "bytes": "\(report.bytesFreed)"], actor: actor, now: now)
-                for o in doomed { try storage.delete(o.key) }
+                for (i, o) in doomed.enumerated() {
+                    if i % 256 == 0 { try gcLease?.check() }   // stop if the gc lease lapsed
+                    try storage.delete(o.key)
+                }
                 try storage.sync()
             }
             if !dryRun, let v = try ObjectLock.sweepVersions(storage, olderThan: cutoff) {   // S3: versions, uploads

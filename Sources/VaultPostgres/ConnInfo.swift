@@ -65,12 +65,12 @@ public struct ConnInfo: Sendable, Equatable {
 
     /// Renders the explicit options as `key='value'` pairs (keys sorted, values quoted with
     /// backslash and single quote escaped), with `dbname` replaced by `database` when given.
-    /// The password is left out unless `includePassword` is true: pass it to child processes
-    /// through a password file instead (see `DumpCommand`).
+    /// The secrets (`password`, `sslpassword`) are left out unless `includePassword` is true:
+    /// a password reaches child processes through their environment (see `DumpCommand`).
     public func connectionString(database: String? = nil, includePassword: Bool = false) -> String {
         var opts = options
         if let database { opts["dbname"] = database }
-        if !includePassword { opts.removeValue(forKey: "password") }
+        if !includePassword { opts.removeValue(forKey: "password"); opts.removeValue(forKey: "sslpassword") }
         return opts.keys.sorted().compactMap { key -> String? in
             guard let value = opts[key] else { return nil }
             return "\(key)=\(ConnInfo.quote(value))"

@@ -59,41 +59,28 @@ public struct DumpCommand: Sendable {
         try ChildProcess.spawn(executable: executable, arguments: arguments, environment: environment)
     }
 
+    /// Refuses a conninfo whose secrets cannot reach a child process safely.
+    public static func checkPassable(_ conn: ConnInfo) throws {
+        if conn.options["sslpassword"] != nil {
+            throw VaultError(.invalidArgument,
+                "sslpassword in --conninfo cannot be handed to pg_dump without showing it on its command line: put it in a pg_service.conf entry and use service=NAME, or use a client key without a passphrase.")
+        }
+    }
+
+    /// The child's conninfo and environment. A password from the conninfo goes to the child as
+    /// `PGPASSWORD` in its environment only: never on its command line, and never in a file
+    /// that a SIGKILL could leave behind. (`/proc/PID/environ` is readable by the same user and
+    /// root only.) It beats any PGPASSWORD / passfile of our own environment, as in psql.
     static func prepare(conn: ConnInfo, database: String?, environment: [String: String])
         throws -> (String, [String: String], @Sendable () -> Void) {
         var env = environment
+        try checkPassable(conn)
         guard let password = conn.password else {
             return (conn.connectionString(database: database, includePassword: false), env, {})
         }
-        // Our password file must be the one libpq reads, and the explicit password must beat PGPASSWORD.
         let connArg = conn.setting("passfile", nil).connectionString(database: database, includePassword: false)
-        env.removeValue(forKey: "PGPASSWORD")
-        let dir = try makePrivateDirectory()
-        let file = (dir as NSString).appendingPathComponent("pgpass")
-        let escaped = password.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: ":", with: "\\:")
-        let line = "*:*:*:*:\(escaped)\n"
-        let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            let e = errno
-            try? FileManager.default.removeItem(atPath: dir)
-            throw VaultError.posix("create password file", path: file, errno: e)
-        }
-        let bytes = Array(line.utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard written == bytes.count else {
-            try? FileManager.default.removeItem(atPath: dir)
-            throw VaultError(.io, "Cannot write the temporary password file in \(dir): check the free space of the temporary directory (TMPDIR).", location: dir)
-        }
-        env["PGPASSFILE"] = file
-        return (connArg, env, { try? FileManager.default.removeItem(atPath: dir) })
-    }
-
-    static func makePrivateDirectory() throws -> String {
-        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        var template = Array((base as NSString).appendingPathComponent("pgvault-pass-XXXXXX").utf8CString)
-        let ok = template.withUnsafeMutableBufferPointer { b in b.baseAddress.map { mkdtemp($0) != nil } ?? false }   // mkdtemp makes it 0700
-        guard ok else { throw VaultError.posix("mkdtemp", path: base, errno: errno) }
-        return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        env["PGPASSWORD"] = password
+        env.removeValue(forKey: "PGPASSFILE")
+        return (connArg, env, {})
     }
 }

@@ -178,7 +178,7 @@ public struct Runner: Sendable {
                           message: "would back up \(server.name) for slot \(slot.id) (tags \(tagText.isEmpty ? "none" : tagText), retain \(period))"))
             return 0
         }
-        var request = BackupRequest(conninfo: try ConnInfo(try server.resolvedConninfo()))
+        var request = BackupRequest(conninfo: try server.connInfo())
         request.databases = server.includeDatabases
         request.exclude = server.excludeDatabases
         request.jobs = server.jobs
@@ -188,7 +188,6 @@ public struct Runner: Sendable {
         request.retain = period
         request.tags = tags.sorted().map(\.rawValue)
         request.onDemand = false
-        if let pf = server.passfile { setenv("PGPASSFILE", pf, 1) }
         let result = try BackupEngine(vault: vault, logger: logger, progress: progress).run(request)
         let id = result.manifest?.id
         var message = "backed up \(server.name) for slot \(slot.id): point \(id ?? "-") \(result.manifest?.status.rawValue ?? "failed"), tags \(tagText.isEmpty ? "none" : tagText), retain \(period)"
@@ -224,5 +223,15 @@ public struct Runner: Sendable {
                 }
             }
         }
+    }
+}
+
+extension ServerPolicy {
+    /// The server's conninfo, with its `passfile:` as libpq's `passfile` option (per server,
+    /// never a process-wide environment variable).
+    func connInfo() throws -> ConnInfo {
+        let c = try ConnInfo(try resolvedConninfo())
+        guard let passfile else { return c }
+        return c.setting("passfile", passfile)
     }
 }

@@ -191,7 +191,7 @@ public struct VaultServer: Sendable {
         }
         let request: BackupRequest
         do {
-            var req = BackupRequest(conninfo: try ConnInfo(try server.resolvedConninfo()))
+            var req = BackupRequest(conninfo: try server.connInfo())
             req.databases = body.databases ?? server.includeDatabases
             req.exclude = server.excludeDatabases
             req.jobs = server.jobs
