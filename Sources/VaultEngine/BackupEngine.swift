@@ -67,9 +67,12 @@ public struct BackupEngine: Sendable {
             try waitForSweep()
 
             let result = try perform(request, job: &job, started: started, lease: lease)
-            try jobs.finished(result.job)
+            // The point is committed: a failure to record the job must not make it look failed.
+            do { try jobs.finished(result.job) }
+            catch { logger.error("could not write the job record", metadata: ["job": "\(jobId)", "error": "\(error)"]) }
             return result
-        } catch let e as VaultError {
+        } catch {
+            let e = error as? VaultError ?? VaultError(.internalError, "The backup failed unexpectedly: \(error)")
             job.finishedAt = Timestamp.millis(Date())
             job.status = e.code == .interrupted ? .interrupted : .failed
             job.error = e.record
@@ -228,11 +231,17 @@ public struct BackupEngine: Sendable {
         // Never commit on a lease that lapsed: a sweep may have run meanwhile (VaultControl.purge).
         try lease.check()
         try vault.commit(point)
-        try AuditLog(storage: vault.storage).append(
-            operation: "point.create", target: point.id,
-            details: ["server": server.name, "status": status.rawValue, "retainUntil": Timestamp.rfc3339(point.retainUntil ?? started),
-                      "databases": "\(okCount)/\(records.count)"],
-            actor: request.actor)
+        do {
+            try AuditLog(storage: vault.storage).append(
+                operation: "point.create", target: point.id,
+                details: ["server": server.name, "status": status.rawValue,
+                          "retainUntil": point.retainUntil.map(Timestamp.rfc3339) ?? "none",
+                          "databases": "\(okCount)/\(records.count)"],
+                actor: request.actor)
+        } catch {
+            // The point exists and is valid; `audit --verify` still verifies (no gap is left).
+            logger.error("could not append point.create to the audit log", metadata: ["point": "\(point.id)", "error": "\(error)"])
+        }
         logger.info("recovery point written", metadata: ["point": "\(point.id)", "status": "\(status.rawValue)"])
 
         job.finishedAt = finished
@@ -336,9 +345,11 @@ public struct BackupEngine: Sendable {
         } catch {
             reader.stop()
             child.terminate(signal: SIGTERM)
+            reader.join()
             _ = child.wait()
             throw error
         }
+        reader.join()
         let r = child.wait()
         try checkInterrupt()
         guard r.status == 0 && r.signal == nil else {

@@ -10,11 +10,14 @@ final class PipeReader: @unchecked Sendable {
     private var current = Data()
     private var offset = 0
     private var ended = false
+    private let exited = DispatchSemaphore(value: 0)
 
     init(blockSize: Int = 1 << 20, capacity: Int = 16, read: @escaping @Sendable (UnsafeMutableRawBufferPointer) throws -> Int) {
         let queue = BlockingQueue<Result<Data, any Error>>(capacity: capacity)
         blocks = queue
+        let exited = self.exited
         let t = Thread {
+            defer { exited.signal() }
             while true {
                 var block = Data(count: blockSize)
                 var filled = 0
@@ -58,4 +61,9 @@ final class PipeReader: @unchecked Sendable {
 
     /// Stops the reader thread (after a failure on the consumer side).
     func stop() { blocks.close() }
+
+    /// Waits until the reader thread has exited: only then may the pipe be closed, or the
+    /// thread could read from a descriptor number that meanwhile belongs to something else.
+    /// The child must have ended (or been told to) so a blocked read returns.
+    func join() { exited.wait(); exited.signal() }
 }

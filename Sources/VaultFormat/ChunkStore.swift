@@ -23,6 +23,11 @@ public final class ChunkStore: @unchecked Sendable {
         lock.unlock()
         if seen { return Result(storedBytes: 0, isNew: false) }
         let key = ChunkCodec.key(for: id)
+        if let local = storage as? LocalStorage, let size = try local.size(key), size < Int64(ChunkCodec.headerSize) {
+            // A chunk file left empty or short by a power loss before the durability barrier
+            // (link(2) without fsync): never dedup against it, write it again.
+            try local.delete(key)
+        }
         if try storage.exists(key) {
             try ObjectLock.extendChunk(storage, key: key)   // keep it as long as this point (S3 Object Lock)
             remember(id)

@@ -56,7 +56,24 @@ public enum VaultCopy {
         let target = VaultControl(vault: dst, actor: actor)
         for v in selected {
             let key = Vault.pointKey(v.id)
-            if try dst.storage.exists(key) { report.skipped.append(v.id); continue }
+            if try dst.storage.exists(key) {
+                // Already there (perhaps from a copy killed before it wrote the state): bring
+                // over a longer retain-until or a hold the target lacks, never weaken anything.
+                let tv = try target.view(v.id)
+                var merged = tv.state
+                if let u = v.state.retainUntil, u > (tv.state.retainUntil ?? .distantPast) { merged.retainUntil = u }
+                if merged.hold == nil, let h = v.state.hold { merged.hold = h }
+                if merged != tv.state {
+                    if let u = merged.retainUntil, u != tv.state.retainUntil { try ObjectLock.extendKey(dst.storage, key: key, until: u) }
+                    let series = Series(storage: dst.storage, prefix: VaultControl.statePrefix(v.id))
+                    try series.append(try VaultJSON.encode(merged), seq: tv.stateSeq + 1)
+                    if merged.isHeld && !tv.state.isHeld { try ObjectLock.legalHold(control: target, point: v.manifest, on: true) }
+                    try AuditLog(storage: dst.storage).append(operation: "point.copy", target: v.id,
+                        details: ["from": src.config.id, "state": "completed an earlier, interrupted copy"], actor: actor)
+                }
+                report.skipped.append(v.id)
+                continue
+            }
             progress?("copying point \(v.id)")
             let until = v.state.retainUntil
             let chunkStorage = ObjectLock.forChunks(dst.storage, until: until)

@@ -27,6 +27,8 @@ public struct PurgeReport: Codable, Sendable, Equatable {
     /// Why the chunk sweep did not run (a backup holds its lease), if it did not.
     public var sweepDeferred: String?
     public var orphanStateRecordsRemoved = 0
+    /// Leftover `.tmp-*` files of killed writers removed from a filesystem vault.
+    public var temporariesRemoved = 0
     /// S3 vaults: object versions removed for good, versions still locked, uploads aborted.
     public var versionsRemoved = 0
     public var versionsLocked = 0
@@ -127,6 +129,9 @@ extension VaultControl {
                     try storage.delete(o.key)
                 }
                 try storage.sync()
+            }
+            if !dryRun, let local = storage as? LocalStorage {
+                report.temporariesRemoved = local.removeStaleTemporaries(olderThan: cutoff)
             }
             if !dryRun, let v = try ObjectLock.sweepVersions(storage, olderThan: cutoff) {   // S3: versions, uploads
                 report.versionsRemoved = v.versionsRemoved

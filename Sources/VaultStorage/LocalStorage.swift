@@ -117,6 +117,32 @@ public final class LocalStorage: Storage, @unchecked Sendable {
         return data
     }
 
+    /// The object's size in bytes; nil when it does not exist.
+    public func size(_ key: String) throws -> Int64? {
+        try StorageKey.validate(key)
+        var st = stat()
+        if stat(path(key), &st) == 0 { return Int64(st.st_size) }
+        if errno == ENOENT || errno == ENOTDIR { return nil }
+        throw VaultError.posix("stat", path: path(key), errno: errno)
+    }
+
+    /// Removes `.tmp-*` files (writes of processes that died) older than `cutoff`; returns how
+    /// many. Only call it when no writer can be running (garbage collection under its lease).
+    @discardableResult
+    public func removeStaleTemporaries(olderThan cutoff: Date) -> Int {
+        var removed = 0
+        guard let e = FileManager.default.enumerator(atPath: root) else { return 0 }
+        while let rel = e.nextObject() as? String {
+            guard (rel as NSString).lastPathComponent.hasPrefix(".tmp-") else { continue }
+            let full = root + "/" + rel
+            var st = stat()
+            guard lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+                  Double(st.st_mtim.tv_sec) < cutoff.timeIntervalSince1970 else { continue }
+            if unlink(full) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
     public func exists(_ key: String) throws -> Bool {
         try StorageKey.validate(key)
         var st = stat()

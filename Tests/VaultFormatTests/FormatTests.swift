@@ -185,3 +185,84 @@ struct VaultTests {
         #expect { _ = try v.resolvePoint("2019") } throws: { ($0 as? VaultError)?.code == .pointNotFound }
     }
 }
+
+@Suite("Crash leftovers on a filesystem vault")
+struct CrashLeftoverTests {
+    @Test func anEmptyChunkFileLeftByAPowerLossIsWrittenAgainNotReused() throws {
+        let dir = try TestEnvironment.temporaryDirectory("leftover")
+        let storage = LocalStorage(root: dir.appendingPathComponent("v").path)
+        try storage.createRoot()
+        _ = try Vault.create(storage: storage)
+        let data = dumpLike(100_000, seed: 21)
+        let id = data.withUnsafeBytes { ChunkCodec.sha256Hex($0) }
+        // What ext4 can leave after a power cut between link(2) and the syncfs barrier.
+        try storage.put(ChunkCodec.key(for: id), Data(), mode: .createOnly)
+        // The default chunker: 100 KB is one chunk (below the 512 KiB minimum).
+        let w = FileWriter(store: ChunkStore(storage: storage), chunker: Chunker(.v1), compressor: Compressor(level: 1))
+        try w.append(Data(data))
+        let r = try w.finish()
+        #expect(r.chunks.map(\.id) == [id])
+        #expect(w.newChunks == 1, "the empty leftover must not count as the chunk")
+        var back = Data()
+        try FileReader(storage: storage).read(FileEntry(path: "x", kind: .dump, database: "x", size: r.size, sha256: r.sha256, chunks: r.chunks)) { back.append($0) }
+        #expect(Array(back) == data)
+    }
+
+    @Test func purgeRemovesStaleTemporaryFilesOfKilledWriters() throws {
+        let dir = try TestEnvironment.temporaryDirectory("tmpfiles")
+        let storage = LocalStorage(root: dir.appendingPathComponent("v").path)
+        try storage.createRoot()
+        let vault = try Vault.create(storage: storage)
+        let stale = storage.root + "/chunks/ab"
+        try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: true)
+        let old = stale + "/.tmp-0123456789abcdef"
+        let fresh = stale + "/.tmp-fedcba9876543210"
+        try Data("half a chunk".utf8).write(to: URL(fileURLWithPath: old))
+        try Data("a write in progress".utf8).write(to: URL(fileURLWithPath: fresh))
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: old)
+        let r = try VaultControl(vault: vault).purge(dryRun: false, grace: 3600)
+        #expect(r.temporariesRemoved == 1)
+        #expect(!FileManager.default.fileExists(atPath: old))
+        #expect(FileManager.default.fileExists(atPath: fresh), "younger than the grace period: may belong to a running write")
+    }
+}
+
+@Suite("Copy between vaults")
+struct CopyResumeTests {
+    @Test func anInterruptedCopyGetsItsHoldAndRetentionOnTheNextRun() throws {
+        let src = try Vault.create(storage: MemoryStorage(name: "src"))
+        let dstStorage = MemoryStorage(name: "dst")
+        let dst = try Vault.create(storage: dstStorage)
+        let w = FileWriter(store: ChunkStore(storage: src.storage), chunker: Chunker(small), compressor: Compressor(level: 1))
+        try w.append(Data(dumpLike(50_000, seed: 31)))
+        let r = try w.finish()
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        var m = Manifest(id: "20270115T080000Z-0badcafe", vaultId: src.config.id, jobId: "j",
+                         server: ServerInfo(name: "s", host: nil, port: nil, version: "15.1", versionNum: 150001),
+                         pgDumpVersion: "15.1", pgVaultVersion: pgVaultVersion, startedAt: t0, finishedAt: t0,
+                         status: .ok, limits: Limits(), databases: [],
+                         files: [FileEntry(path: "d.dump", kind: .dump, database: "d", size: r.size, sha256: r.sha256, chunks: r.chunks)],
+                         stats: PointStats())
+        m.retainUntil = t0.addingTimeInterval(86400 * 30)
+        try src.commit(m)
+        let control = VaultControl(vault: src, now: t0)
+        _ = try control.retain(m.id, until: t0.addingTimeInterval(86400 * 365))
+        _ = try control.setHold(m.id, reason: "case 7")
+
+        let first = try VaultCopy.copy(from: src, to: dst, points: [])
+        #expect(first.copied.map(\.point) == [m.id])
+        // What a copy killed after the manifest and before the state leaves behind:
+        for o in try dstStorage.list(prefix: "state/") { try dstStorage.delete(o.key) }
+        #expect(try VaultControl(vault: dst).view(m.id).state.isHeld == false)
+
+        let second = try VaultCopy.copy(from: src, to: dst, points: [])
+        #expect(second.skipped == [m.id] && second.copied.isEmpty)
+        let v = try VaultControl(vault: dst).view(m.id)
+        #expect(v.state.isHeld && v.state.hold?.reason == "case 7")
+        #expect(v.state.retainUntil == t0.addingTimeInterval(86400 * 365))
+        // A third run changes nothing more.
+        let records = try dstStorage.list(prefix: "state/").count
+        _ = try VaultCopy.copy(from: src, to: dst, points: [])
+        #expect(try dstStorage.list(prefix: "state/").count == records)
+    }
+}
