@@ -6,7 +6,17 @@ public struct ChunkRef: Codable, Equatable, Sendable {
     public var id: String
     /// Plaintext length in bytes.
     public var size: Int
-    public init(id: String, size: Int) { self.id = id; self.size = size }
+    /// For a delta-encoded chunk: the id of the full chunk it was compressed against (which
+    /// must then be kept, locked and copied with it). Nil for a full chunk (format 2).
+    public var base: String?
+    /// Hex of the chunk's first 16 plaintext bytes: the next backup of the same database finds
+    /// the chunk to delta-encode against by it (format 2).
+    public var head: String?
+    public init(id: String, size: Int, base: String? = nil, head: String? = nil) {
+        self.id = id; self.size = size; self.base = base; self.head = head
+    }
+    /// The chunk ids this chunk needs to be read: itself and its base.
+    public var objectIds: [String] { base.map { [id, $0] } ?? [id] }
 }
 
 public enum FileKind: String, Codable, Sendable {

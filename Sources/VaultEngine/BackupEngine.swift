@@ -118,6 +118,17 @@ public struct BackupEngine: Sendable {
         let chunker = Chunker(vault.config.chunker)
         let level = vault.config.compression.level
 
+        // Delta bases: each database's dump in the newest earlier point of this server.
+        var found: [String: FileEntry] = [:]
+        if vault.config.delta ?? true {
+            for m in try vault.points() where m.server.name == server.name && m.status != .failed {
+                for f in m.files where f.kind == .dump {
+                    if let db = f.database, found[db] == nil { found[db] = f; store.learn(f.chunks) }
+                }
+            }
+        }
+        let previousDumps = found
+
         // Cluster globals on their own thread, beside the databases: small, and a failure
         // here is reported like a database's.
         var files: [FileEntry] = []
@@ -174,7 +185,7 @@ public struct BackupEngine: Sendable {
                     guard let db = queue.withLock({ it -> DatabaseInfo? in it.next() }) else { return }
                     do {
                         let r = try backupDatabase(db, request: request, tools: tools, store: store,
-                                                   chunker: chunker, level: level)
+                                                   chunker: chunker, level: level, previous: previousDumps[db.name])
                         results.withLock { $0[db.name] = r }
                     } catch let e as VaultError {
                         fatal.withLock { $0 = $0 ?? e }
@@ -262,7 +273,7 @@ public struct BackupEngine: Sendable {
     /// Per-database problems are returned as the record's error; only interrupts and a full
     /// disk are thrown (they stop the whole run).
     private func backupDatabase(_ db: DatabaseInfo, request: BackupRequest, tools: PgTools, store: ChunkStore,
-                                chunker: Chunker, level: Int32)
+                                chunker: Chunker, level: Int32, previous: FileEntry?)
         throws -> (DatabaseRecord, [FileEntry], PointStats, VaultError?) {
         var rec = DatabaseRecord(name: db.name, outcome: .failed)
         rec.sizeBytes = db.sizeBytes
@@ -309,6 +320,7 @@ public struct BackupEngine: Sendable {
                                              snapshot: session.snapshotId)
             defer { cmd.cleanup() }
             let writer = FileWriter(store: store, chunker: chunker, compressor: Compressor(level: level))
+            writer.delta = previous.map { DeltaSource(previous: $0, storage: store.storage) }
             try stream(executable: tools.pgDump, cmd.arguments, cmd.environment, label: dumpName, into: writer, database: db.name)
             let d = try writer.finish()
             files.append(FileEntry(path: dumpName, kind: .dump, database: db.name, size: d.size, sha256: d.sha256, chunks: d.chunks))

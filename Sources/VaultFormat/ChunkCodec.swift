@@ -8,7 +8,9 @@ import VaultCore
 ///     offset size  field
 ///     0      4     magic "PGVC"
 ///     4      1     header version (1)
-///     5      1     codec: 0 = stored as is, 1 = zstd frame
+///     5      1     codec: 0 = stored as is, 1 = zstd frame, 2 = delta: a 32-byte base chunk
+///                  id (binary SHA-256) then a zstd frame compressed with the base chunk's
+///                  plaintext as reference prefix (`ZSTD_CCtx_refPrefix`)
 ///     6      2     reserved, zero
 ///     8      4     plaintext length, unsigned little-endian
 ///     12     ...   payload
@@ -18,7 +20,13 @@ public enum ChunkCodec {
     public static let magic: [UInt8] = Array("PGVC".utf8)
     public static let headerSize = 12
 
-    public enum Codec: UInt8, Sendable { case stored = 0, zstd = 1 }
+    public enum Codec: UInt8, Sendable { case stored = 0, zstd = 1, delta = 2 }
+
+    /// The base chunk id of a delta object, nil for a full chunk (reads the header only).
+    public static func baseId(of object: Data) -> String? {
+        guard object.count >= headerSize + 32, object[object.startIndex + 5] == Codec.delta.rawValue else { return nil }
+        return Hex.encode(object.dropFirst(headerSize).prefix(32))
+    }
 
     public static func key(for id: String) -> String {
         "chunks/\(id.prefix(2))/\(id)"
@@ -35,7 +43,8 @@ public enum ChunkCodec {
     }
 
     /// Decodes and verifies a chunk object; `.corrupt` names the chunk when anything is off.
-    public static func decode(_ object: Data, id: String, expectedSize: Int?, decompressor: Decompressor) throws -> Data {
+    public static func decode(_ object: Data, id: String, expectedSize: Int?, decompressor: Decompressor,
+                              base: ((String) throws -> Data)? = nil) throws -> Data {
         func corrupt(_ why: String) -> VaultError {
             VaultError(.corrupt, "chunk \(id) is damaged (\(why)); the files that use it cannot be restored from this vault. Run a new backup; restore from a copy of the vault if you have one.",
                        location: key(for: id))
@@ -54,6 +63,17 @@ public enum ChunkCodec {
         case .zstd?:
             do { plain = try decompressor.decompress(payload, length: length) }
             catch { throw corrupt("zstd: \(error)") }
+        case .delta?:
+            guard let baseId = baseId(of: object) else { throw corrupt("delta header is cut short") }
+            guard let base else { throw corrupt("it is a delta against chunk \(baseId) and no base was given") }
+            let reference: Data
+            do { reference = try base(baseId) }
+            catch let e as VaultError {
+                throw VaultError(.corrupt, "chunk \(id) is stored as a delta against chunk \(baseId), which cannot be read: \(e.message)",
+                                 cause: e.cause, location: key(for: baseId))
+            }
+            do { plain = try decompressor.decompress(payload.dropFirst(32), length: length, prefix: reference) }
+            catch { throw corrupt("zstd delta against \(baseId): \(error)") }
         case nil:
             throw corrupt("unknown codec \(h[5])")
         }
@@ -78,6 +98,33 @@ public final class Compressor: @unchecked Sendable {
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)
     }
     deinit { ZSTD_freeCCtx(cctx) }
+
+    /// Encodes a chunk as a delta against `base` (another chunk's plaintext, id `baseId`):
+    /// zstd with the base as reference prefix. Returns nil unless it is smaller than `limit`.
+    public func encodeDelta(_ plain: UnsafeRawBufferPointer, base: Data, baseId: String, limit: Int) -> Data? {
+        let bound = ZSTD_compressBound(plain.count)
+        if out.count < bound { out = [UInt8](repeating: 0, count: bound) }
+        // The match window spans base + chunk, and long-distance matching finds the base's
+        // content although it lies a whole chunk back (what `zstd --patch-from` does).
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, 24)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_enableLongDistanceMatching, 1)
+        defer {
+            ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, 0)
+            ZSTD_CCtx_setParameter(cctx, ZSTD_c_enableLongDistanceMatching, 0)
+        }
+        let n: Int = base.withUnsafeBytes { b in
+            ZSTD_CCtx_refPrefix(cctx, b.baseAddress, b.count)   // used for this one frame only
+            return out.withUnsafeMutableBytes { o in
+                ZSTD_compress2(cctx, o.baseAddress, o.count, plain.baseAddress, plain.count)
+            }
+        }
+        guard ZSTD_isError(n) == 0, ChunkCodec.headerSize + 32 + n < limit, let raw = Hex.decode(baseId), raw.count == 32 else { return nil }
+        var data = Data(capacity: ChunkCodec.headerSize + 32 + n)
+        data.append(contentsOf: ChunkCodec.header(codec: .delta, length: plain.count))
+        data.append(contentsOf: raw)
+        out.withUnsafeBytes { data.append(contentsOf: $0.prefix(n)) }
+        return data
+    }
 
     /// Encodes a chunk object: zstd when it saves space, stored otherwise.
     public func encode(_ plain: UnsafeRawBufferPointer) -> Data {
@@ -108,11 +155,17 @@ public final class Decompressor: @unchecked Sendable {
 
     struct ZstdError: Error, CustomStringConvertible { let description: String }
 
-    func decompress(_ payload: Data, length: Int) throws -> Data {
+    func decompress(_ payload: Data, length: Int, prefix: Data? = nil) throws -> Data {
         var plain = Data(count: length)
         let n = plain.withUnsafeMutableBytes { o in
             payload.withUnsafeBytes { i in
-                ZSTD_decompressDCtx(dctx, o.baseAddress, o.count, i.baseAddress, i.count)
+                if let prefix {
+                    return prefix.withUnsafeBytes { p in
+                        ZSTD_DCtx_refPrefix(dctx, p.baseAddress, p.count)   // for this one frame
+                        return ZSTD_decompressDCtx(dctx, o.baseAddress, o.count, i.baseAddress, i.count)
+                    }
+                }
+                return ZSTD_decompressDCtx(dctx, o.baseAddress, o.count, i.baseAddress, i.count)
             }
         }
         if ZSTD_isError(n) != 0 { throw ZstdError(description: String(cString: ZSTD_getErrorName(n))) }

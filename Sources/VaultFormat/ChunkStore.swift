@@ -7,46 +7,110 @@ public import VaultStorage
 public final class ChunkStore: @unchecked Sendable {
     public let storage: any Storage
     private let lock = NSLock()
-    private var known: Set<String> = []
+    /// Chunks known to be in the vault, with the base each is a delta against (nil: full).
+    private var known: [String: String?] = [:]
 
     public init(storage: any Storage) { self.storage = storage }
 
     public struct Result: Sendable {
         public var storedBytes: Int64
         public var isNew: Bool
+        /// The base chunk when the chunk is (or already was) stored as a delta.
+        public var base: String?
     }
 
-    /// Stores one chunk unless the vault already has it. Returns what was added.
-    public func store(id: String, plain: UnsafeRawBufferPointer, compressor: Compressor) throws -> Result {
+    /// Tells the store what it can take for granted about chunks an earlier point wrote (saves
+    /// reading them to learn their base).
+    public func learn(_ refs: [ChunkRef]) {
+        lock.lock(); defer { lock.unlock() }
+        for r in refs where known[r.id] == nil { known[r.id] = .some(r.base) }
+    }
+
+    /// Stores one chunk unless the vault already has it. With `delta` (a candidate base chunk
+    /// and a way to read its plaintext), a new chunk is stored as a zstd delta against that
+    /// base when that is less than half the size of storing it whole.
+    public func store(id: String, plain: UnsafeRawBufferPointer, compressor: Compressor,
+                      delta: (base: String, plaintext: (String) throws -> Data)? = nil) throws -> Result {
         lock.lock()
-        let seen = known.contains(id)
+        let seen = known[id]
         lock.unlock()
-        if seen { return Result(storedBytes: 0, isNew: false) }
+        if let seen { return Result(storedBytes: 0, isNew: false, base: seen) }
         let key = ChunkCodec.key(for: id)
         if let local = storage as? LocalStorage, let size = try local.size(key), size < Int64(ChunkCodec.headerSize) {
             // A chunk file left empty or short by a power loss before the durability barrier
             // (link(2) without fsync): never dedup against it, write it again.
             try local.delete(key)
         }
-        if try storage.exists(key) {
-            try ObjectLock.extendChunk(storage, key: key)   // keep it as long as this point (S3 Object Lock)
-            remember(id)
-            return Result(storedBytes: 0, isNew: false)
+        if try storage.exists(key) { return try reuse(id, key: key) }
+
+        var object = compressor.encode(plain)
+        var base: String?
+        if let delta, delta.base != id {
+            let reference = try delta.plaintext(delta.base)
+            if let d = compressor.encodeDelta(plain, base: reference, baseId: delta.base, limit: object.count / 2) {
+                object = d
+                base = delta.base
+                // The base must live (and stay locked) at least as long as this chunk.
+                try ObjectLock.extendChunk(storage, key: ChunkCodec.key(for: delta.base))
+            }
         }
-        let object = compressor.encode(plain)
         do {
             try storage.put(key, object, mode: .createOnly)
         } catch let e as VaultError where e.code == .objectExists {
-            try ObjectLock.extendChunk(storage, key: key)
-            remember(id)   // another job of this backup (or another backup) stored it first
-            return Result(storedBytes: 0, isNew: false)
+            return try reuse(id, key: key)   // another job of this backup (or another backup) stored it first
         }
-        remember(id)
-        return Result(storedBytes: Int64(object.count), isNew: true)
+        remember(id, base: base)
+        return Result(storedBytes: Int64(object.count), isNew: true, base: base)
     }
 
-    private func remember(_ id: String) {
-        lock.lock(); known.insert(id); lock.unlock()
+    /// An existing chunk: keep it as long as this point, and learn its base from its header.
+    private func reuse(_ id: String, key: String) throws -> Result {
+        try ObjectLock.extendChunk(storage, key: key)   // keep it as long as this point (S3 Object Lock)
+        let base = ChunkCodec.baseId(of: try storage.get(key))
+        if let base { try ObjectLock.extendChunk(storage, key: ChunkCodec.key(for: base)) }
+        remember(id, base: base)
+        return Result(storedBytes: 0, isNew: false, base: base)
+    }
+
+    private func remember(_ id: String, base: String?) {
+        lock.lock(); known[id] = .some(base); lock.unlock()
+    }
+}
+
+/// Where a backup looks for delta bases: the same database's dump in the previous point.
+/// A new chunk is matched to an old one by its first 16 bytes (content-defined boundaries
+/// put equal content at the start of corresponding chunks), else by its offset; the base is
+/// that old chunk, or its own base when it was a delta (chains stay one level deep).
+public final class DeltaSource {
+    private var byHead: [String: ChunkRef] = [:]
+    private var offsets: [Int64] = []
+    private var refs: [ChunkRef] = []
+    let bases: BaseCache
+
+    public init(previous: FileEntry, storage: any Storage) {
+        var offset: Int64 = 0
+        for r in previous.chunks {
+            if let h = r.head, byHead[h] == nil { byHead[h] = r }
+            offsets.append(offset)
+            refs.append(r)
+            offset += Int64(r.size)
+        }
+        bases = BaseCache(storage: storage)
+    }
+
+    func candidate(head: String, offset: Int64) -> String? {
+        var ref = byHead[head]
+        if ref == nil, !refs.isEmpty {
+            // The chunk of the previous dump covering this offset.
+            var lo = 0, hi = offsets.count - 1
+            while lo < hi {
+                let mid = (lo + hi + 1) / 2
+                if offsets[mid] <= offset { lo = mid } else { hi = mid - 1 }
+            }
+            ref = refs[lo]
+        }
+        guard let ref else { return nil }
+        return ref.base ?? ref.id
     }
 }
 
@@ -66,6 +130,8 @@ public final class FileWriter {
     public private(set) var newChunks = 0
     /// Called after each chunk with its plaintext length (progress).
     public var onChunk: ((Int) -> Void)?
+    /// Delta bases from the previous point of the same database (nil: full chunks only).
+    public var delta: DeltaSource?
 
     public init(store: ChunkStore, chunker: Chunker, compressor: Compressor) {
         self.store = store
@@ -140,8 +206,13 @@ public final class FileWriter {
         let piece = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + len)])
         fileHash.update(bufferPointer: piece)
         let id = ChunkCodec.sha256Hex(piece)
-        let r = try store.store(id: id, plain: piece, compressor: compressor)
-        chunks.append(ChunkRef(id: id, size: len))
+        let head = Hex.encode(piece.prefix(16))
+        var candidate: (base: String, plaintext: (String) throws -> Data)?
+        if let delta, let base = delta.candidate(head: head, offset: size) {
+            candidate = (base, delta.bases.plaintext)
+        }
+        let r = try store.store(id: id, plain: piece, compressor: compressor, delta: candidate)
+        chunks.append(ChunkRef(id: id, size: len, base: r.base, head: head))
         size += Int64(len)
         storedBytes += r.storedBytes
         if r.isNew { newChunks += 1 }

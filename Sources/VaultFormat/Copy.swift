@@ -79,7 +79,13 @@ public enum VaultCopy {
             let chunkStorage = ObjectLock.forChunks(dst.storage, until: until)
             var sizes: [String: Int] = [:]
             var order: [String] = []
-            for f in v.manifest.files { for c in f.chunks where sizes[c.id] == nil { sizes[c.id] = c.size; order.append(c.id) } }
+            for f in v.manifest.files {
+                for c in f.chunks {
+                    // Bases first: a delta chunk is only readable with its base.
+                    if let b = c.base, sizes[b] == nil { sizes[b] = -1; order.append(b) }
+                    if sizes[c.id] == nil { sizes[c.id] = c.size; order.append(c.id) }
+                }
+            }
             let sent = LockedBox<(Int, Int64)>((0, 0))
             let expected = sizes
             try ObjectLock.parallel(order) { id in
@@ -89,7 +95,9 @@ public enum VaultCopy {
                     return
                 }
                 let object = try src.storage.get(ckey)
-                _ = try ChunkCodec.decode(object, id: id, expectedSize: expected[id], decompressor: Decompressor())
+                let size = expected[id].flatMap { $0 >= 0 ? $0 : nil }
+                _ = try ChunkCodec.decode(object, id: id, expectedSize: size, decompressor: Decompressor(),
+                                          base: { try BaseCache(storage: src.storage).plaintext($0) })
                 do { try chunkStorage.put(ckey, object, mode: .createOnly) }
                 catch let e as VaultError where e.code == .objectExists {
                     try ObjectLock.extendChunk(chunkStorage, key: ckey)

@@ -20,8 +20,9 @@ public struct FileReader {
         let ahead = BlockingQueue<Result<Data, VaultError>>(capacity: 4)
         let storage = self.storage
         let producer = Thread {
+            let bases = BaseCache(storage: storage, decompressor: decompressor)
             for (index, ref) in file.chunks.enumerated() {
-                let r = Result { try Self.fetch(storage, file: file, index: index, ref: ref, decompressor: decompressor) }
+                let r = Result { try Self.fetch(storage, file: file, index: index, ref: ref, decompressor: decompressor, bases: bases) }
                     .mapError { $0 as? VaultError ?? VaultError(.io, "\(file.path): \($0)") }
                 guard ahead.put(r) else { return }
                 if case .failure = r { break }
@@ -50,7 +51,8 @@ public struct FileReader {
     }
 
     /// One chunk, fetched, decoded and checked against its id.
-    static func fetch(_ storage: any Storage, file: FileEntry, index: Int, ref: ChunkRef, decompressor: Decompressor) throws -> Data {
+    static func fetch(_ storage: any Storage, file: FileEntry, index: Int, ref: ChunkRef, decompressor: Decompressor,
+                      bases: BaseCache) throws -> Data {
         let object: Data
         do { object = try storage.get(ChunkCodec.key(for: ref.id)) }
         catch let e as VaultError where e.code == .objectMissing {
@@ -58,10 +60,38 @@ public struct FileReader {
                 "\(file.path): chunk \(index + 1) of \(file.chunks.count) (\(ref.id)) is missing from the vault; this file cannot be restored from this vault.",
                 cause: e.message, location: ChunkCodec.key(for: ref.id))
         }
-        do { return try ChunkCodec.decode(object, id: ref.id, expectedSize: ref.size, decompressor: decompressor) }
+        do { return try ChunkCodec.decode(object, id: ref.id, expectedSize: ref.size, decompressor: decompressor, base: bases.plaintext) }
         catch var e as VaultError {
             e.message = "\(file.path): chunk \(index + 1) of \(file.chunks.count): " + e.message
             throw e
         }
+    }
+}
+
+/// The plaintext of base chunks (full chunks that delta chunks were compressed against),
+/// verified, with the most recent few kept: neighbouring chunks usually share bases.
+public final class BaseCache: @unchecked Sendable {
+    let storage: any Storage
+    let decompressor: Decompressor
+    private var recent: [(String, Data)] = []
+
+    public init(storage: any Storage, decompressor: Decompressor = Decompressor()) {
+        self.storage = storage
+        self.decompressor = decompressor
+    }
+
+    /// The verified plaintext of chunk `id`, which must be a full chunk (a base is never itself
+    /// a delta: chains are one level deep).
+    public func plaintext(_ id: String) throws -> Data {
+        if let hit = recent.first(where: { $0.0 == id }) { return hit.1 }
+        let object: Data
+        do { object = try storage.get(ChunkCodec.key(for: id)) }
+        catch let e as VaultError where e.code == .objectMissing {
+            throw VaultError(.corrupt, "base chunk \(id) is missing from the vault", cause: e.message, location: ChunkCodec.key(for: id))
+        }
+        let plain = try ChunkCodec.decode(object, id: id, expectedSize: nil, decompressor: decompressor)
+        recent.insert((id, plain), at: 0)
+        if recent.count > 3 { recent.removeLast() }
+        return plain
     }
 }

@@ -104,7 +104,7 @@ public enum ObjectLock {
     static func chunkKeys(_ m: Manifest) -> [String] {
         var seen = Set<String>()
         var out: [String] = []
-        for f in m.files { for c in f.chunks where seen.insert(c.id).inserted { out.append(ChunkCodec.key(for: c.id)) } }
+        for f in m.files { for c in f.chunks { for id in c.objectIds where seen.insert(id).inserted { out.append(ChunkCodec.key(for: id)) } } }
         return out
     }
 

@@ -110,7 +110,8 @@ extension VaultControl {
             // read only now, under the gc lease, so a backup that finished a moment ago counts.
             var marked = Set<String>()
             let remaining = dryRun ? views.map(\.manifest).filter { !purging.contains($0.id) } : try vault.points()
-            for m in remaining { for f in m.files { for c in f.chunks { marked.insert(c.id) } } }
+            // A delta chunk's base is marked with it: it is needed to read the chunk.
+            for m in remaining { for f in m.files { for c in f.chunks { marked.formUnion(c.objectIds) } } }
             let cutoff = now.addingTimeInterval(-grace)
             var doomed: [ObjectInfo] = []
             for o in try storage.list(prefix: "chunks/") {

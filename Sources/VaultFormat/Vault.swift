@@ -16,6 +16,9 @@ public struct VaultConfig: Codable, Equatable, Sendable {
     public var createdBy: String
     public var chunker: ChunkerParams
     public var compression: CompressionParams
+    /// Whether backups store changed chunks as deltas against the previous point's chunks
+    /// (nil: yes). Readers always understand delta chunks.
+    public var delta: Bool?
 
     public struct CompressionParams: Codable, Equatable, Sendable {
         public var codec: String

@@ -51,7 +51,7 @@ private func referencedChunkKeys(_ vault: String) throws -> Set<String> {
     for name in (try? FileManager.default.contentsOfDirectory(atPath: vault + "/points")) ?? [] where name.hasSuffix(".json") {
         let data = try Data(contentsOf: URL(fileURLWithPath: vault + "/points/" + name))
         let m = try VaultJSON.decode(Manifest.self, from: data, what: name)
-        for f in m.files { for c in f.chunks { out.insert(ChunkCodec.key(for: c.id)) } }
+        for f in m.files { for c in f.chunks { for id in c.objectIds { out.insert(ChunkCodec.key(for: id)) } } }  // bases too
     }
     return out
 }

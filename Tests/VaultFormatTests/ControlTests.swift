@@ -94,7 +94,7 @@ private final class CtlFixture {
         return Array(out)
     }
 
-    func chunkIds(_ m: Manifest) -> Set<String> { Set(m.files.flatMap { $0.chunks.map(\.id) }) }
+    func chunkIds(_ m: Manifest) -> Set<String> { Set(m.files.flatMap { $0.chunks.flatMap(\.objectIds) }) }
 
     /// key -> size of every chunk object.
     func chunkObjects() throws -> [String: Int64] {

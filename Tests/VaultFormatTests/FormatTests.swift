@@ -266,3 +266,29 @@ struct CopyResumeTests {
         #expect(try dstStorage.list(prefix: "state/").count == records)
     }
 }
+
+@Suite("Delta codec")
+struct DeltaCodecTests {
+    @Test func aSlightlyChangedChunkIsAFractionOfItsFullSizeAndDecodesWithItsBase() throws {
+        let base = dumpLike(1_000_000, seed: 41)
+        var changed = base
+        for i in stride(from: 500, to: changed.count, by: 7919) { changed[i] ^= 0x20 }   // ~126 scattered edits
+        let baseId = base.withUnsafeBytes { ChunkCodec.sha256Hex($0) }
+        let id = changed.withUnsafeBytes { ChunkCodec.sha256Hex($0) }
+        let c = Compressor(level: 1)
+        let full = changed.withUnsafeBytes { c.encode($0) }
+        let delta = try #require(changed.withUnsafeBytes { c.encodeDelta($0, base: Data(base), baseId: baseId, limit: full.count / 2) })
+        #expect(delta.count < full.count / 10, "delta \(delta.count) bytes, full \(full.count)")
+        #expect(ChunkCodec.baseId(of: delta) == baseId)
+        let back = try ChunkCodec.decode(delta, id: id, expectedSize: changed.count, decompressor: Decompressor(), base: { _ in Data(base) })
+        #expect(Array(back) == changed)
+        // Without its base, or with a wrong one, it does not decode silently.
+        #expect(throws: VaultError.self) { _ = try ChunkCodec.decode(delta, id: id, expectedSize: nil, decompressor: Decompressor()) }
+        #expect(throws: VaultError.self) {
+            _ = try ChunkCodec.decode(delta, id: id, expectedSize: nil, decompressor: Decompressor(), base: { _ in Data(dumpLike(1_000_000, seed: 42)) })
+        }
+        // A normal chunk still encodes as before afterwards (the prefix is for one frame only).
+        let again = base.withUnsafeBytes { c.encode($0) }
+        #expect(try ChunkCodec.decode(again, id: baseId, expectedSize: nil, decompressor: Decompressor()) == Data(base))
+    }
+}
