@@ -295,6 +295,9 @@ public struct BackupEngine: Sendable {
             }
             let session = try SnapshotSession(request.conninfo, database: db.name)
             defer { session.close() }
+            // An interrupt cancels a long limit scan at once instead of waiting for it.
+            let cancelToken = interrupt.onInterrupt { [connection = session.connection] in connection.cancel() }
+            defer { interrupt.unregister(cancelToken) }
             let findings = try LimitCheck.largestByteaValues(session.connection)
             if let top = findings.max(by: { $0.maxBytes < $1.maxBytes }) {
                 rec.largestBytea = top.maxBytes

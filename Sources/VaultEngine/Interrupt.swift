@@ -10,6 +10,8 @@ public final class Interrupt: Sendable {
     private let flag = Atomic<Bool>(false)
     private let children = Mutex<[Int32: @Sendable () -> Void]>([:])
     private let sources = Mutex<[any DispatchSourceSignal]>([])
+    /// Negative keys for `onInterrupt`, never equal to a pid.
+    private let nextToken = Atomic<Int32>(0)
 
     public var isSet: Bool { flag.load(ordering: .acquiring) }
 
@@ -45,6 +47,14 @@ public final class Interrupt: Sendable {
 
     public func unregister(_ pid: Int32) {
         _ = children.withLock { $0.removeValue(forKey: pid) }
+    }
+
+    /// Registers an action to run on interrupt that is not a child process (cancelling a
+    /// running query); returns the token to pass to `unregister`.
+    public func onInterrupt(_ stop: @escaping @Sendable () -> Void) -> Int32 {
+        let token = nextToken.wrappingAdd(-1, ordering: .relaxed).newValue
+        register(token, stop: stop)
+        return token
     }
 
     /// Test hook.

@@ -6,6 +6,9 @@ import CLibPQ
 /// Closed by `close()` or when released.
 public final class PGConnection: @unchecked Sendable {
     private var conn: OpaquePointer?
+    /// `PQgetCancel` object, so another thread can cancel a running query (`cancel()`).
+    private var cancelHandle: OpaquePointer?
+    private let cancelLock = NSLock()
     /// Where this connection goes, as `user@host:port/dbname` (never the password).
     public let display: String
     /// The database this connection is attached to.
@@ -13,6 +16,7 @@ public final class PGConnection: @unchecked Sendable {
 
     private init(conn: OpaquePointer, display: String, database: String) {
         self.conn = conn
+        self.cancelHandle = PQgetCancel(conn)
         self.display = display
         self.database = database
     }
@@ -154,8 +158,20 @@ public final class PGConnection: @unchecked Sendable {
         return String(cString: v)
     }
 
+    /// Asks the server to cancel the query running on this connection (from any thread, e.g.
+    /// on SIGTERM while a limit scan runs); the query then fails with SQLSTATE 57014.
+    public func cancel() {
+        cancelLock.lock(); defer { cancelLock.unlock() }
+        guard let h = cancelHandle else { return }
+        var buf = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(h, &buf, Int32(buf.count))
+    }
+
     /// Closes the connection. Safe to call more than once.
     public func close() {
+        cancelLock.lock()
+        if let h = cancelHandle { PQfreeCancel(h); cancelHandle = nil }
+        cancelLock.unlock()
         if let c = conn {
             conn = nil
             PQfinish(c)

@@ -93,3 +93,46 @@ struct CrashTests {
         #expect(points.isEmpty)
     }
 }
+
+@Suite("Interrupting the preflight")
+struct PreflightInterruptTests {
+    @Test func sigtermCancelsALimitScanThatWaitsOnALock() throws {
+        let cli = try CLI("preflight")
+        defer { cli.cleanup() }
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("pf"))
+        defer { cli.drop(db) }
+        _ = try cli.psql(db, "CREATE TABLE blobs(id int, data bytea); INSERT INTO blobs VALUES (1, '\\x00')")
+        try cli.initVault()
+        // Another session holds the table: the bytea scan (inside the backup's snapshot) waits.
+        let locker = Process()
+        locker.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        locker.arguments = ["-X", "-q", "-d", cli.conninfo(db), "-c", "BEGIN; LOCK TABLE blobs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);"]
+        locker.standardOutput = FileHandle.nullDevice
+        locker.standardError = FileHandle.nullDevice
+        try locker.run()
+        defer { locker.terminate(); _ = try? Shell.psql(cli.base, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%LOCK TABLE blobs%' AND pid <> pg_backend_pid()") }
+        Thread.sleep(forTimeInterval: 0.5)
+
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: cli.binary)
+        p.arguments = ["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var waiting = false
+        for _ in 0..<100 {
+            let n = try Shell.psql(cli.base, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgvault' AND wait_event_type = 'Lock'")
+            if n.trimmingCharacters(in: .whitespacesAndNewlines) != "0" { waiting = true; break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        try #require(waiting, "the backup's limit scan never waited on the lock")
+        let sent = Date()
+        kill(p.processIdentifier, SIGTERM)
+        while p.isRunning && Date().timeIntervalSince(sent) < 15 { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(!p.isRunning, "pgvault kept waiting for the scan after SIGTERM")
+        if p.isRunning { p.terminate(); p.waitUntilExit() }
+        #expect(p.terminationStatus == 130)
+        #expect(Date().timeIntervalSince(sent) < 5)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: cli.vault + "/points")) ?? []).isEmpty)
+    }
+}
