@@ -97,7 +97,7 @@ struct PointsCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(json: output.json) {
             let vault = try vaultOption.open()
-            let views = try VaultControl(vault: vault).pointViews().filter { v in
+            let views = try VaultControl(vault: vault).pointViews(summaries: true).filter { v in
                 let m = v.manifest
                 let stateOK = state == "all" || (state == "soft-deleted") == v.state.isSoftDeleted
                 let yearOK = year.map { Output.shortDate(m.startedAt).hasPrefix("\($0)-") } ?? true

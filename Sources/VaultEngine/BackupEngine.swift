@@ -121,9 +121,15 @@ public struct BackupEngine: Sendable {
         // Delta bases: each database's dump in the newest earlier point of this server.
         var found: [String: FileEntry] = [:]
         if vault.config.delta ?? true {
-            for m in try vault.points() where m.server.name == server.name && m.status != .failed {
+            // Summaries find the newest point holding each database; only those manifests are read.
+            var newest: [String: String] = [:]
+            for m in try vault.summaries() where m.server.name == server.name && m.status != .failed {
+                for f in m.files where f.kind == .dump { if let db = f.database, newest[db] == nil { newest[db] = m.id } }
+            }
+            for id in Set(newest.values) {
+                let m = try vault.loadPoint(key: Vault.pointKey(id))
                 for f in m.files where f.kind == .dump {
-                    if let db = f.database, found[db] == nil { found[db] = f; store.learn(f.chunks) }
+                    if let db = f.database, newest[db] == id { found[db] = f; store.learn(f.chunks) }
                 }
             }
         }

@@ -94,8 +94,10 @@ public struct VaultControl: Sendable {
     static func statePrefix(_ id: String) -> String { "state/\(id)" }
 
     /// Every point with its state, newest first; soft-deleted ones included.
-    public func pointViews() throws -> [PointView] {
-        let manifests = try vault.points()
+    /// With `summaries`, the manifests come from the catalog without their chunk lists (for
+    /// listings); without, every manifest is read whole (for GC, holds, copies).
+    public func pointViews(summaries: Bool = false) throws -> [PointView] {
+        let manifests = summaries ? try vault.summaries() : try vault.points()
         // One listing of state/ for all points, then only the latest record of each.
         var latestKey: [String: (Int, String)] = [:]
         for o in try storage.list(prefix: "state/") {
@@ -234,6 +236,7 @@ public struct VaultControl: Sendable {
     func removePoint(_ id: String) throws {
         try storage.delete(Vault.pointKey(id))
         try storage.sync()
+        try storage.delete(Vault.catalogKey(id))
         for o in try storage.list(prefix: Self.statePrefix(id) + "/") { try storage.delete(o.key) }
     }
 }

@@ -108,6 +108,7 @@ public enum VaultCopy {
             try dst.storage.sync()
             // The manifest, unchanged (it still names the vault and job that made it).
             try dst.storage.put(key, try src.manifestData(v.id), mode: .createOnly)
+            dst.writeSummary(v.manifest)
             if let until, until != v.manifest.retainUntil { try ObjectLock.extendKey(dst.storage, key: key, until: until) }
             // The state, when it differs from what the manifest implies.
             if v.state != PointState(pointId: v.id, retainUntil: v.manifest.retainUntil) {

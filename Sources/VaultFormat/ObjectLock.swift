@@ -92,7 +92,7 @@ public enum ObjectLock {
         let base = (storage as? LockingStorage)?.base ?? (storage as? any RetentionEnforcing)
         guard let base else { return nil }
         var out = Sweep()
-        for prefix in ["chunks/", "points/", "state/", "locks/"] {
+        for prefix in ["chunks/", "points/", "state/", "locks/", "catalog/"] {
             let r = try base.removeNoncurrentVersions(prefix: prefix, olderThan: cutoff)
             out.versionsRemoved += r.removed
             out.versionsLocked += r.locked

@@ -92,6 +92,11 @@ extension VaultControl {
                     report.orphanStateRecordsRemoved += 1
                 }
             }
+            // Catalog summaries of points that are gone (derived data: no audit record needed).
+            for o in try storage.list(prefix: "catalog/") where o.key.hasSuffix(".json") {
+                let id = String(o.key.dropFirst("catalog/".count).dropLast(".json".count))
+                if try !storage.exists(Vault.pointKey(id)) { try storage.delete(o.key) }
+            }
         }
 
         var gcLease: Lease?

@@ -94,10 +94,66 @@ public struct Vault: Sendable {
         try storage.sync()
         try storage.put(Vault.pointKey(manifest.id), data, mode: .createOnly)
         try storage.sync()
+        writeSummary(manifest)
         return data
     }
 
-    /// All recovery points, newest first. A manifest that does not decode is reported, not skipped.
+    // MARK: catalog
+
+    /// `catalog/<point-id>.json`: the manifest without its chunk lists, for listings. Derived
+    /// data: written after the manifest, never trusted for restore or integrity, and rebuilt
+    /// from the manifest whenever it is missing.
+    public static func catalogKey(_ id: String) -> String { "catalog/\(id).json" }
+
+    /// `manifest` with the chunk lists left out.
+    public static func summary(of manifest: Manifest) -> Manifest {
+        var m = manifest
+        m.files = m.files.map { var f = $0; f.chunks = []; return f }
+        return m
+    }
+
+    /// Writes the catalog summary of a committed point (best effort: listings fall back to the
+    /// manifest when it is missing).
+    public func writeSummary(_ manifest: Manifest) {
+        if let data = try? VaultJSON.encode(Vault.summary(of: manifest), pretty: false) {
+            try? storage.put(Vault.catalogKey(manifest.id), data, mode: .createOnly)
+        }
+    }
+
+    /// Ids of all recovery points, newest first (ids start with the start time), from one
+    /// listing: no manifest is read.
+    public func pointIds() throws -> [String] {
+        try storage.list(prefix: "points/").compactMap { o -> String? in
+            guard o.key.hasSuffix(".json") else { return nil }
+            return String(o.key.dropFirst("points/".count).dropLast(".json".count))
+        }.sorted(by: >)
+    }
+
+    /// Every point's manifest without chunk lists, newest first: from the catalog, or from the
+    /// manifest where the catalog has no entry (older vaults, a crash right after a commit), in
+    /// which case the entry is written for next time. Catalog entries whose manifest is gone
+    /// are ignored.
+    public func summaries() throws -> [Manifest] {
+        let ids = try pointIds()
+        let cataloged = Set(try storage.list(prefix: "catalog/").map(\.key))
+        var out: [Manifest] = []
+        out.reserveCapacity(ids.count)
+        for id in ids {
+            let key = Vault.catalogKey(id)
+            if cataloged.contains(key), let data = try? storage.get(key),
+               let m = try? VaultJSON.decode(Manifest.self, from: data, what: key), m.id == id {
+                out.append(m)
+            } else {
+                let m = try loadPoint(key: Vault.pointKey(id))
+                writeSummary(m)   // heal the catalog: the next listing reads the small summary
+                out.append(Vault.summary(of: m))
+            }
+        }
+        return out.sorted { ($0.startedAt, $0.id) > ($1.startedAt, $1.id) }
+    }
+
+    /// All recovery points with their chunk lists, newest first. A manifest that does not
+    /// decode is reported, not skipped. Reads every manifest: listings use `summaries()`.
     public func points() throws -> [Manifest] {
         var out: [Manifest] = []
         for obj in try storage.list(prefix: "points/") where obj.key.hasSuffix(".json") {
@@ -122,24 +178,26 @@ public struct Vault: Sendable {
         if ref != "latest", Self.isSafeId(ref), try storage.exists(Vault.pointKey(ref)) {
             return try loadPoint(key: Vault.pointKey(ref))
         }
-        var all = try points()
+        // Resolved from the listing of points/ (ids start with the start time): only the
+        // chosen manifest is read.
+        let ids = try pointIds()
         if ref == "latest" {
-            if !includeDeleted {
-                let deleted = Set(try VaultControl(vault: self).pointViews().filter { $0.state.isSoftDeleted }.map(\.id))
-                all.removeAll { deleted.contains($0.id) }
+            for id in ids {
+                if !includeDeleted {
+                    let state = try Series(storage: storage, prefix: VaultControl.statePrefix(id)).latest(PointState.self)?.value
+                    if state?.isSoftDeleted == true || state?.removingAt != nil { continue }
+                }
+                return try loadPoint(key: Vault.pointKey(id))
             }
-            guard let p = all.first else {
-                throw VaultError(.pointNotFound, "The vault at \(storage.location) has no recovery points yet: run `pgvault backup` first.")
-            }
-            return p
+            throw VaultError(.pointNotFound, "The vault at \(storage.location) has no recovery points yet: run `pgvault backup` first.")
         }
-        let matches = all.filter { $0.id.hasPrefix(ref) }
-        if matches.count == 1 { return matches[0] }
+        let matches = ids.filter { $0.hasPrefix(ref) }
+        if matches.count == 1 { return try loadPoint(key: Vault.pointKey(matches[0])) }
         if matches.isEmpty {
             throw VaultError(.pointNotFound, "No recovery point \"\(ref)\" in the vault at \(storage.location). List them with `pgvault points`.",
                              location: ref)
         }
-        throw VaultError(.ambiguousPoint, "\"\(ref)\" matches \(matches.count) points (\(matches.prefix(5).map(\.id).joined(separator: ", "))); give more of the id.",
+        throw VaultError(.ambiguousPoint, "\"\(ref)\" matches \(matches.count) points (\(matches.prefix(5).joined(separator: ", "))); give more of the id.",
                          location: ref)
     }
 

@@ -113,7 +113,7 @@ public struct VaultServer: Sendable {
 
         router.get("/metrics") { _, _ -> Response in
             let text: String = await onThread { [self] in
-                let views = (try? VaultControl(vault: vault).pointViews()) ?? []
+                let views = (try? VaultControl(vault: vault).pointViews(summaries: true)) ?? []
                 let jobs = (try? JobLog(storage: vault.storage).all()) ?? []
                 let stored = (try? vault.storedChunkBytes()) ?? 0
                 return MetricsRenderer.render(points: views, jobs: jobs, storedBytes: stored, running: live.all.count)
@@ -125,7 +125,7 @@ public struct VaultServer: Sendable {
 
         router.get("/v1/points") { _, _ -> Response in
             await onThread { [self] in
-                do { return Self.json(try VaultControl(vault: vault).pointViews().map(PointOut.init)) }
+                do { return Self.json(try VaultControl(vault: vault).pointViews(summaries: true).map(PointOut.init)) }
                 catch let e as VaultError { return Self.error(e) } catch { return Self.error(VaultError(.internalError, "\(error)")) }
             }
         }

@@ -292,3 +292,45 @@ struct DeltaCodecTests {
         #expect(try ChunkCodec.decode(again, id: baseId, expectedSize: nil, decompressor: Decompressor()) == Data(base))
     }
 }
+
+@Suite("Catalog of point summaries")
+struct CatalogTests {
+    @Test func listingsReadSmallSummariesAndFallBackToTheManifest() throws {
+        let storage = MemoryStorage()
+        let vault = try Vault.create(storage: storage)
+        let w = FileWriter(store: ChunkStore(storage: storage), chunker: Chunker(small), compressor: Compressor(level: 1))
+        try w.append(Data(dumpLike(60_000, seed: 51)))
+        let r = try w.finish()
+        var ids: [String] = []
+        for i in 0..<3 {
+            let t = Date(timeIntervalSince1970: 1_800_000_000 + Double(i) * 86400)
+            let m = Manifest(id: Identifier.make(at: t), vaultId: vault.config.id, jobId: "j\(i)",
+                             server: ServerInfo(name: "s", host: nil, port: nil, version: "15.1", versionNum: 150001),
+                             pgDumpVersion: "15.1", pgVaultVersion: pgVaultVersion, startedAt: t, finishedAt: t, status: .ok,
+                             limits: Limits(), databases: [],
+                             files: [FileEntry(path: "d.dump", kind: .dump, database: "d", size: r.size, sha256: r.sha256, chunks: r.chunks)],
+                             stats: PointStats())
+            try vault.commit(m)
+            ids.append(m.id)
+        }
+        let summaries = try vault.summaries()
+        #expect(summaries.map(\.id) == ids.reversed())
+        #expect(summaries.allSatisfy { $0.files.count == 1 && $0.files[0].chunks.isEmpty && $0.files[0].sha256 == r.sha256 })
+        let full = try vault.points()
+        #expect(summaries == full.map { Vault.summary(of: $0) })
+        // The catalog is derived data: without an entry the manifest is read instead.
+        try storage.delete(Vault.catalogKey(ids[1]))
+        #expect(try vault.summaries() == summaries)
+        // `latest` and prefixes resolve from the listing of points/.
+        #expect(try vault.resolvePoint("latest").id == ids[2])
+        #expect(try vault.resolvePoint(String(ids[0].prefix(16))).files[0].chunks == r.chunks)
+        // Removing a point removes its catalog entry; purge removes entries whose point is gone.
+        _ = try VaultControl(vault: vault).changeSettings(softDelete: .disabled)
+        _ = try VaultControl(vault: vault).delete(ids[2], reason: "test")
+        #expect(try !storage.exists(Vault.catalogKey(ids[2])))
+        try storage.put(Vault.catalogKey("20200101T000000Z-deadbeef"), Data("{}".utf8), mode: .createOnly)
+        _ = try VaultControl(vault: vault).purge(dryRun: false, grace: 0)
+        #expect(try !storage.exists(Vault.catalogKey("20200101T000000Z-deadbeef")))
+        #expect(try vault.summaries().map(\.id) == [ids[1], ids[0]])
+    }
+}
