@@ -182,12 +182,18 @@ public struct Vault: Sendable {
         // chosen manifest is read.
         let ids = try pointIds()
         if ref == "latest" {
-            for id in ids {
-                if !includeDeleted {
-                    let state = try Series(storage: storage, prefix: VaultControl.statePrefix(id)).latest(PointState.self)?.value
-                    if state?.isSoftDeleted == true || state?.removingAt != nil { continue }
-                }
-                return try loadPoint(key: Vault.pointKey(id))
+            func live(_ id: String) throws -> Bool {
+                if includeDeleted { return true }
+                let state = try Series(storage: storage, prefix: VaultControl.statePrefix(id)).latest(PointState.self)?.value
+                return !(state?.isSoftDeleted == true || state?.removingAt != nil)
+            }
+            for id in ids where try live(id) {
+                // Ids carry the start time to the second: among points of that same second,
+                // the manifests' start times decide.
+                let second = id.prefix(16)
+                let sameSecond = try ids.filter { $0.hasPrefix(second) && $0 != id }.filter { try live($0) }
+                let candidates = try ([id] + sameSecond).map { try loadPoint(key: Vault.pointKey($0)) }
+                return candidates.max { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) } ?? candidates[0]
             }
             throw VaultError(.pointNotFound, "The vault at \(storage.location) has no recovery points yet: run `pgvault backup` first.")
         }

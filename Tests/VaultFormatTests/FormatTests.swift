@@ -334,3 +334,23 @@ struct CatalogTests {
         #expect(try vault.summaries().map(\.id) == [ids[1], ids[0]])
     }
 }
+
+@Suite("Latest point")
+struct LatestPointTests {
+    @Test func twoPointsOfTheSameSecondResolveByStartTimeNotByIdSuffix() throws {
+        let vault = try Vault.create(storage: MemoryStorage())
+        let t = Date(timeIntervalSince1970: 1_800_000_000)
+        func point(_ id: String, _ offset: Double) throws {
+            try vault.commit(Manifest(id: id, vaultId: vault.config.id, jobId: "j",
+                                      server: ServerInfo(name: "s", host: nil, port: nil, version: "15.1", versionNum: 150001),
+                                      pgDumpVersion: "15.1", pgVaultVersion: pgVaultVersion, startedAt: t.addingTimeInterval(offset),
+                                      finishedAt: t.addingTimeInterval(offset), status: .ok, limits: Limits(), databases: [], files: [],
+                                      stats: PointStats()))
+        }
+        let second = Timestamp.compact(t)
+        try point("\(second)-ffff0000", 0.1)   // earlier, but its id sorts last
+        try point("\(second)-0000ffff", 0.7)
+        #expect(try vault.resolvePoint("latest").id == "\(second)-0000ffff")
+        #expect(try vault.summaries().first?.id == "\(second)-0000ffff")
+    }
+}
