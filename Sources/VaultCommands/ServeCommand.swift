@@ -72,12 +72,3 @@ struct ServeCommand: ParsableCommand {
         }
     }
 }
-
-/// A value behind a lock (for handing a result from a Task back to synchronous code).
-final class Locked<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T
-    init(_ v: T) { value = v }
-    func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
-    func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
-}

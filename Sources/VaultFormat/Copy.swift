@@ -86,7 +86,7 @@ public enum VaultCopy {
                     if sizes[c.id] == nil { sizes[c.id] = c.size; order.append(c.id) }
                 }
             }
-            let sent = LockedBox<(Int, Int64)>((0, 0))
+            let sent = Locked<(Int, Int64)>((0, 0))
             let expected = sizes
             try ObjectLock.parallel(order) { id in
                 let ckey = ChunkCodec.key(for: id)
@@ -103,7 +103,7 @@ public enum VaultCopy {
                     try ObjectLock.extendChunk(chunkStorage, key: ckey)
                     return
                 }
-                sent.update { $0 = ($0.0 + 1, $0.1 + Int64(object.count)) }
+                sent.withLock { $0 = ($0.0 + 1, $0.1 + Int64(object.count)) }
             }
             try dst.storage.sync()
             // The manifest, unchanged (it still names the vault and job that made it).

@@ -111,26 +111,17 @@ public enum ObjectLock {
     /// Runs `body` over `items` on up to 8 threads; rethrows the first error.
     static func parallel(_ items: [String], _ body: @Sendable @escaping (String) throws -> Void) throws {
         if items.isEmpty { return }
-        let failure = LockedBox<(any Error)?>(nil)
+        let failure = Locked<(any Error)?>(nil)
         DispatchQueue.concurrentPerform(iterations: min(8, items.count)) { worker in
             var i = worker
             while i < items.count {
                 if failure.get() != nil { return }
-                do { try body(items[i]) } catch { failure.update { $0 = $0 ?? error } }
+                do { try body(items[i]) } catch { failure.withLock { $0 = $0 ?? error } }
                 i += 8
             }
         }
         if let e = failure.get() { throw e }
     }
-}
-
-final class LockedBox<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T
-    init(_ v: T) { value = v }
-    func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
-    func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
-    func update(_ f: (inout T) -> Void) { lock.lock(); f(&value); lock.unlock() }
 }
 
 /// A `RetentionEnforcing` storage seen through the vault's protection settings: create-only
