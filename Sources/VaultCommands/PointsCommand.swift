@@ -4,54 +4,6 @@ import VaultCore
 import VaultFormat
 import VaultStorage
 
-/// The JSON shape of one point in `points --json` (documented in README).
-struct PointSummary: Encodable {
-    struct File: Encodable { var path: String; var kind: String; var database: String?; var size: Int64; var sha256: String }
-    var id: String
-    var server: String
-    var serverVersion: String
-    var startedAt: Date
-    var finishedAt: Date
-    var status: String
-    var databases: [String]
-    var refusedOrFailed: [String]
-    var files: [File]
-    var logicalBytes: Int64
-    var storedBytes: Int64
-    var retention: String?
-    var retainUntil: Date?
-    /// `active` or `soft-deleted`.
-    var state: String
-    var softDeletedAt: Date?
-    var purgeAfter: Date?
-    var deleteReason: String?
-    var held: Bool
-    var holdReason: String?
-
-    init(_ v: PointView) {
-        let m = v.manifest
-        id = m.id
-        server = m.server.name
-        serverVersion = m.server.version
-        startedAt = m.startedAt
-        finishedAt = m.finishedAt
-        status = m.status.rawValue
-        databases = m.databases.filter { $0.outcome == .ok }.map(\.name)
-        refusedOrFailed = m.databases.filter { $0.outcome != .ok }.map(\.name)
-        files = m.files.map { File(path: $0.path, kind: $0.kind.rawValue, database: $0.database, size: $0.size, sha256: $0.sha256) }
-        logicalBytes = m.stats.logicalBytes
-        storedBytes = m.stats.storedBytes
-        retention = m.retention
-        retainUntil = v.state.retainUntil
-        state = v.state.isSoftDeleted ? "soft-deleted" : "active"
-        softDeletedAt = v.state.softDeletedAt
-        purgeAfter = v.state.purgeAfter
-        deleteReason = v.state.deleteReason
-        held = v.state.isHeld
-        holdReason = v.state.hold?.reason
-    }
-}
-
 struct PointsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "points",

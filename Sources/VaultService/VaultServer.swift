@@ -85,19 +85,6 @@ public struct VaultServer: Sendable {
         return json(APIError(error: e.record), status: status)
     }
 
-    struct PointOut: Encodable {
-        var id: String; var server: String; var startedAt: Date; var finishedAt: Date; var status: String
-        var databases: [String]; var tags: [String]; var retainUntil: Date?; var state: String; var held: Bool
-        var logicalBytes: Int64; var storedBytes: Int64
-        init(_ v: PointView) {
-            let m = v.manifest
-            id = m.id; server = m.server.name; startedAt = m.startedAt; finishedAt = m.finishedAt; status = m.status.rawValue
-            databases = m.databases.filter { $0.outcome == .ok }.map(\.name); tags = m.tags ?? []
-            retainUntil = v.retainUntil; state = v.state.isSoftDeleted ? "soft-deleted" : "active"; held = v.state.isHeld
-            logicalBytes = m.stats.logicalBytes; storedBytes = m.stats.storedBytes
-        }
-    }
-
     struct JobOut: Encodable {
         struct Progress: Encodable { var bytes: Int64; var activeDatabases: [String]; var done: Int; var total: Int }
         var record: JobRecord
@@ -125,7 +112,7 @@ public struct VaultServer: Sendable {
 
         router.get("/v1/points") { _, _ -> Response in
             await onThread { [self] in
-                do { return Self.json(try VaultControl(vault: vault).pointViews(summaries: true).map(PointOut.init)) }
+                do { return Self.json(try VaultControl(vault: vault).pointViews(summaries: true).map(PointSummary.init)) }
                 catch let e as VaultError { return Self.error(e) } catch { return Self.error(VaultError(.internalError, "\(error)")) }
             }
         }
