@@ -124,7 +124,8 @@ struct BackupCommand: ParsableCommand {
             return [d.name, size, d.outcome.rawValue + (d.error.map { ": " + $0.message } ?? "")]
         }
         Output.stdout(Output.table(["DATABASE", "DUMP", "OUTCOME"], rows))
-        for f in result.failures where f.location == "roles.sql" || f.location == "tablespaces.sql" || f.code == .pgDumpFailed && !m.databases.contains(where: { $0.name == f.location }) {
+        // Database problems are in the table above; what is left concerns the cluster globals.
+        for f in result.failures where !m.databases.contains(where: { $0.name == f.location || $0.error?.message == f.message }) {
             Output.stdout("globals: \(f.message)")
         }
         let rate = Double(m.stats.logicalBytes) / seconds
