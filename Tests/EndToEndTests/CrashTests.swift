@@ -5,12 +5,7 @@ import VaultTestSupport
 
 /// Starts `pgvault backup` in the background and returns once it has stored some chunks.
 private func startBackupAndWaitForChunks(_ cli: CLI, db: String) throws -> Process {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: cli.binary)
-    p.arguments = ["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet"]
-    p.standardOutput = FileHandle.nullDevice
-    p.standardError = FileHandle.nullDevice
-    try p.run()
+    let p = try cli.spawn(["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet"])
     let deadline = Date().addingTimeInterval(60)
     while Date() < deadline {
         let chunks = (try? FileManager.default.subpathsOfDirectory(atPath: cli.vault + "/chunks"))?
@@ -113,12 +108,7 @@ struct PreflightInterruptTests {
         defer { locker.terminate(); _ = try? Shell.psql(cli.base, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%LOCK TABLE blobs%' AND pid <> pg_backend_pid()") }
         Thread.sleep(forTimeInterval: 0.5)
 
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: cli.binary)
-        p.arguments = ["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try cli.spawn(["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet"])
         var waiting = false
         for _ in 0..<100 {
             let n = try Shell.psql(cli.base, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgvault' AND wait_event_type = 'Lock'")

@@ -270,13 +270,8 @@ struct ProtectionTests {
         #expect(try referencedChunkKeys(cli.vault).isEmpty)
 
         // The same, unchanged database again: the new backup reuses P1's unreferenced chunks.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: cli.binary)
-        p.arguments = ["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet", "--json"]
         let outPipe = Pipe()
-        p.standardOutput = outPipe
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try cli.spawn(["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet", "--json"], stdout: outPipe)
         let deadline = Date().addingTimeInterval(60)
         var sawLease = false
         while Date() < deadline && p.isRunning {
@@ -347,12 +342,7 @@ struct ProtectionTests {
         // The sweep removes in key order: the first unreferenced key goes first.
         let first = try #require(unreferenced.min())
 
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: cli.binary)
-        p.arguments = ["purge", "--vault", cli.vault, "--gc-grace", "0s"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try cli.spawn(["purge", "--vault", cli.vault, "--gc-grace", "0s"])
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline && p.isRunning && access(cli.vault + "/" + first, F_OK) == 0 { usleep(200) }
         kill(p.processIdentifier, SIGKILL)

@@ -257,15 +257,7 @@ struct S3VaultTests {
         let vault = try env.url(objectLock: true, "kill")
         let raw = try env.raw(vault)
         try cli.s3(0, ["init", vault], env)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: cli.binary)
-        p.arguments = ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db, "--quiet"]
-        var penv = ProcessInfo.processInfo.environment
-        for (k, v) in env.processEnv { penv[k] = v }
-        p.environment = penv
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try cli.spawn(["backup", "--vault", vault, "--conninfo", cli.base, "--database", db, "--quiet"], env: env.processEnv)
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, p.isRunning, (try raw.list(prefix: "chunks/").count) < 2 { Thread.sleep(forTimeInterval: 0.02) }
         try #require(p.isRunning, "the backup finished before it could be killed; make the database bigger")

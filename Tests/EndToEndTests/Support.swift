@@ -31,6 +31,23 @@ struct CLI {
         return r
     }
 
+    /// Starts `pgvault ARGS` in the background (output discarded unless `stdout` is given),
+    /// for tests that kill it or run something beside it.
+    func spawn(_ args: [String], env: [String: String] = [:], stdout: Pipe? = nil) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        if !env.isEmpty {
+            var e = ProcessInfo.processInfo.environment
+            for (k, v) in env { e[k] = v }
+            p.environment = e
+        }
+        p.standardOutput = stdout ?? FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
     func initVault() throws {
         try expect(0, ["init", vault])
     }
