@@ -62,9 +62,12 @@ public struct BackupEngine: Sendable {
         do {
             // Hold a backup lease for the whole run, and never write chunks while garbage
             // collection sweeps (see VaultControl.purge for the handshake).
-            let lease = try Lease.acquire(jobId, storage: vault.storage)
+            var told = false
+            let lease = try Lease.acquireWriter(jobId, storage: vault.storage) { gc in
+                try checkInterrupt()
+                if !told { progress.report(.note("waiting for garbage collection by \(gc.holder) to finish")); told = true }
+            }
             defer { lease.release() }
-            try waitForSweep()
 
             let result = try perform(request, job: &job, started: started, lease: lease)
             // The point is committed: a failure to record the job must not make it look failed.
@@ -78,19 +81,6 @@ public struct BackupEngine: Sendable {
             job.error = e.record
             try? jobs.finished(job)
             throw e
-        }
-    }
-
-    private func waitForSweep() throws {
-        let deadline = Date().addingTimeInterval(3600)
-        var told = false
-        while let gc = try Lease.live(prefix: "gc", storage: vault.storage).first {
-            try checkInterrupt()
-            guard Date() < deadline else {
-                throw VaultError(.busy, "Garbage collection by \(gc.holder) has held the vault for an hour; try again later.")
-            }
-            if !told { progress.report(.note("waiting for garbage collection by \(gc.holder) to finish")); told = true }
-            Thread.sleep(forTimeInterval: 1)
         }
     }
 

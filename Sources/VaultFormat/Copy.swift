@@ -43,15 +43,8 @@ public enum VaultCopy {
 
         // Like a backup: hold a backup-* lease in the target so its garbage collection never
         // removes a chunk this copy relies on, and wait while a sweep runs.
-        let lease = try Lease.acquire("backup-copy-" + Identifier.make(), storage: dst.storage)
+        let lease = try Lease.acquireWriter("backup-copy-" + Identifier.make(), storage: dst.storage)
         defer { lease.release() }
-        let deadline = Date().addingTimeInterval(3600)
-        while let gc = try Lease.live(prefix: "gc", storage: dst.storage).first {
-            guard Date() < deadline else {
-                throw VaultError(.busy, "Garbage collection by \(gc.holder) has held the target vault for an hour; try again later.")
-            }
-            Thread.sleep(forTimeInterval: 1)
-        }
 
         let target = VaultControl(vault: dst, actor: actor)
         for v in selected {
@@ -106,6 +99,8 @@ public enum VaultCopy {
                 sent.withLock { $0 = ($0.0 + 1, $0.1 + Int64(object.count)) }
             }
             try dst.storage.sync()
+            // As for a backup: never commit on a lease that lapsed (a sweep may have run).
+            try lease.check()
             // The manifest, unchanged (it still names the vault and job that made it).
             try dst.storage.put(key, try src.manifestData(v.id), mode: .createOnly)
             dst.writeSummary(v.manifest)

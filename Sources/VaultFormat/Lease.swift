@@ -91,6 +91,28 @@ public final class Lease: @unchecked Sendable {
         throw VaultError(.busy, "Could not take the lease \"\(name)\": other processes kept taking it; try again.", location: "locks/\(name).json")
     }
 
+    /// The writer side of the handshake with garbage collection (see `VaultControl.purge`):
+    /// takes the `backup-*` lease `name` first, then waits while a `gc` lease is live (up to an
+    /// hour), calling `onWait` at each look so the caller can stop or say why it waits.
+    public static func acquireWriter(_ name: String, storage: any Storage,
+                                     onWait: (LeaseRecord) throws -> Void = { _ in }) throws -> Lease {
+        let lease = try acquire(name, storage: storage)
+        let deadline = Date().addingTimeInterval(3600)
+        do {
+            while let gc = try live(prefix: "gc", storage: storage).first {
+                guard Date() < deadline else {
+                    throw VaultError(.busy, "Garbage collection by \(gc.holder) has held the vault at \(storage.location) for an hour; try again later.")
+                }
+                try onWait(gc)
+                Thread.sleep(forTimeInterval: 1)
+            }
+        } catch {
+            lease.release()
+            throw error
+        }
+        return lease
+    }
+
     /// The live leases whose name starts with `prefix` (the generation in force of each name).
     public static func live(prefix: String, storage: any Storage, now: Date = Date()) throws -> [LeaseRecord] {
         var top: [String: (Int, String)] = [:]
