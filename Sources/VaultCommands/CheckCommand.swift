@@ -56,22 +56,12 @@ struct CheckCommand: ParsableCommand {
             let dbs = try Discovery.databases(conn, include: selection.databases, exclude: selection.exclude)
             var rows: [Row] = []
             for db in dbs {
-                var row = Row(name: db.name, sizeBytes: db.sizeBytes, ok: true)
-                if let e = LimitCheck.check(database: db, findings: [], limits: limits) {
-                    row.ok = false; row.error = e.record
-                } else {
-                    let c = try PGConnection.connect(info, database: db.name)
-                    defer { c.close() }
-                    let findings = try LimitCheck.largestByteaValues(c)
-                    if let top = findings.max(by: { $0.maxBytes < $1.maxBytes }) {
-                        row.largestBytea = top.maxBytes
-                        row.largestByteaColumn = "\(top.schema).\(top.table).\(top.column)"
-                    }
-                    if let e = LimitCheck.check(database: db, findings: findings, limits: limits) {
-                        row.ok = false; row.error = e.record
-                    }
-                }
-                rows.append(row)
+                // The same preflight a backup runs (LimitCheck.evaluate), without the snapshot.
+                let c = try PGConnection.connect(info, database: db.name)
+                defer { c.close() }
+                let r = try LimitCheck.evaluate(c, database: db, limits: limits)
+                rows.append(Row(name: db.name, sizeBytes: r.database.sizeBytes, largestBytea: r.largest?.bytes,
+                                largestByteaColumn: r.largest?.column, ok: r.violation == nil, error: r.violation?.record))
             }
             let code: Int32 = rows.allSatisfy(\.ok) ? 0 : VaultCore.ExitCode.partial.rawValue
             let report = Report(server: info.serverName, serverVersion: conn.serverVersion, pgDump: tools.pgDump,

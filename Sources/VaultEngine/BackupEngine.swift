@@ -285,23 +285,18 @@ public struct BackupEngine: Sendable {
         }
         do {
             try checkInterrupt()
-            // Size first: cheap, and an oversized database is never scanned.
-            if let e = LimitCheck.check(database: db, findings: [], limits: request.limits) {
-                return fail(e, .refused)
-            }
             let session = try SnapshotSession(request.conninfo, database: db.name)
             defer { session.close() }
             // An interrupt cancels a long limit scan at once instead of waiting for it.
             let cancelToken = interrupt.onInterrupt { [connection = session.connection] in connection.cancel() }
             defer { interrupt.unregister(cancelToken) }
-            let findings = try LimitCheck.largestByteaValues(session.connection)
-            if let top = findings.max(by: { $0.maxBytes < $1.maxBytes }) {
-                rec.largestBytea = top.maxBytes
-                rec.largestByteaColumn = "\(top.schema).\(top.table).\(top.column)"
-            }
-            if let e = LimitCheck.check(database: db, findings: findings, limits: request.limits) {
-                return fail(e, .refused)
-            }
+            // The limits inside the snapshot the dump will use: size first (an oversized
+            // database is never scanned), then every bytea column.
+            let limits = try LimitCheck.evaluate(session.connection, database: db, limits: request.limits)
+            rec.sizeBytes = limits.database.sizeBytes
+            rec.largestBytea = limits.largest?.bytes
+            rec.largestByteaColumn = limits.largest?.column
+            if let e = limits.violation { return fail(e, .refused) }
             progress.report(.started(database: db.name))
             let base = FileNames.escape(db.name)
             var files: [FileEntry] = []

@@ -40,6 +40,11 @@ public struct LimitReport: Sendable, Equatable {
     public var findings: [ByteaFinding]
     /// The limit violation, or nil when the database may be dumped.
     public var violation: VaultError?
+
+    /// The largest bytea value found, and its column as `schema.table.column`.
+    public var largest: (bytes: Int64, column: String)? {
+        findings.max(by: { $0.maxBytes < $1.maxBytes }).map { ($0.maxBytes, LimitCheck.dotted($0)) }
+    }
 }
 
 /// The preflight limits: database size (default 1 TiB) and largest bytea value (default 500 MB).
