@@ -18,11 +18,6 @@ struct VaultOption: ParsableArguments {
         throw VaultError(.invalidArgument, "No vault given: pass --vault PATH or set PGVAULT_VAULT.")
     }
 
-    /// The storage driver: LocalStorage for a directory, S3Storage for s3:// (StorageFactory).
-    func storage() throws -> any Storage {
-        try StorageFactory.make(try location(), s3: s3)
-    }
-
     func open() throws -> Vault {
         try StorageFactory.open(try location(), s3: s3)
     }

@@ -56,7 +56,4 @@ public final class Interrupt: Sendable {
         register(token, stop: stop)
         return token
     }
-
-    /// Test hook.
-    public func reset() { flag.store(false, ordering: .releasing) }
 }

@@ -50,12 +50,6 @@ public final class MemoryStorage: Storage, @unchecked Sendable {
         times.removeValue(forKey: key)
     }
 
-    /// Test hook: pretend an object was written at `date`.
-    public func setModified(_ key: String, _ date: Date) {
-        lock.lock(); defer { lock.unlock() }
-        if objects[key] != nil { times[key] = date }
-    }
-
     public func sync() throws {}
 
     /// Test hook: replace an object's bytes behind the vault's back (corruption tests).
