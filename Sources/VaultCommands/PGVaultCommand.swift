@@ -34,7 +34,7 @@ struct RootCommand: ParsableCommand {
         subcommands: [InitCommand.self, CheckCommand.self, BackupCommand.self, PointsCommand.self,
                       ShowCommand.self, RestoreCommand.self, JobsCommand.self, VaultCommand.self,
                       DeleteCommand.self, UndeleteCommand.self, RetainCommand.self, HoldCommand.self,
-                      PurgeCommand.self, AuditCommand.self, PolicyCommand.self, RunCommand.self, ServeCommand.self, CopyCommand.self]
+                      PurgeCommand.self, AuditCommand.self, PolicyCommand.self, RunCommand.self, ServeCommand.self, CopyCommand.self, VerifyCommand.self]
     )
 
     static func entry() {

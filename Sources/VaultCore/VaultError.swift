@@ -6,6 +6,8 @@ public enum ExitCode: Int32, Sendable, Codable {
     case failed = 1
     case usage = 2
     case partial = 3
+    /// `verify` found damage: a chunk or manifest missing or not matching its hash.
+    case damaged = 4
     case notAVault = 10
     case locked = 11
     case wrongKey = 12
