@@ -26,14 +26,108 @@ public enum Timestamp {
     }()
 
     /// RFC 3339 with milliseconds, UTC: `2026-11-25T16:52:26.123Z`.
+    /// Computed directly for years 0001–9999 (listings format hundreds of thousands of dates;
+    /// ICU's formatter costs microseconds each), the formatter otherwise.
     public static func rfc3339(_ date: Date) -> String {
+        if let s = fastFormat(date) { return s }
+        return icuFormat(date)
+    }
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS.mmmZ` or `YYYY-MM-DDTHH:MM:SSZ` (what pgvault writes) directly;
+    /// anything else goes to ICU's ISO 8601 parser as before.
+    public static func parse(_ text: String) -> Date? {
+        if let d = fastParse(text) { return d }
+        return icuParse(text)
+    }
+
+    static func icuFormat(_ date: Date) -> String {
         lock.lock(); defer { lock.unlock() }
         return iso.string(from: date)
     }
 
-    public static func parse(_ text: String) -> Date? {
+    static func icuParse(_ text: String) -> Date? {
         lock.lock(); defer { lock.unlock() }
         return iso.date(from: text) ?? isoPlain.date(from: text)
+    }
+
+    /// Milliseconds since 1970 of 0001-01-01 and of 10000-01-01.
+    private static let fastRange: ClosedRange<Int64> = -62_135_596_800_000 ... 253_402_300_799_999
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    /// (year, month, day) of days since 1970-01-01 (civil_from_days).
+    static func civil(days z0: Int64) -> (Int64, Int64, Int64) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (m <= 2 ? yoe + era * 400 + 1 : yoe + era * 400, m, d)
+    }
+
+    static func fastFormat(_ date: Date) -> String? {
+        // The same arithmetic as CFDateFormatter + ICU: milliseconds since 1970, rounded to
+        // the nearest millisecond (half up).
+        let msDouble = ((date.timeIntervalSinceReferenceDate + 978_307_200) * 1000 + 0.5).rounded(.down)
+        guard msDouble.isFinite, msDouble >= Double(fastRange.lowerBound), msDouble <= Double(fastRange.upperBound) else { return nil }
+        let ms = Int64(msDouble)
+        let dayMs: Int64 = 86_400_000
+        let dayNumber = ms >= 0 ? ms / dayMs : (ms - dayMs + 1) / dayMs
+        var rest = ms - dayNumber * dayMs
+        let (y, mo, d) = civil(days: dayNumber)
+        let h = rest / 3_600_000; rest -= h * 3_600_000
+        let mi = rest / 60_000; rest -= mi * 60_000
+        let s = rest / 1000
+        let f = rest - s * 1000
+        var out = [UInt8](repeating: 0, count: 24)
+        func put(_ v: Int64, _ at: Int, _ width: Int) {
+            var v = v
+            for i in stride(from: at + width - 1, through: at, by: -1) { out[i] = UInt8(48 + v % 10); v /= 10 }
+        }
+        put(y, 0, 4); out[4] = 45; put(mo, 5, 2); out[7] = 45; put(d, 8, 2); out[10] = 84
+        put(h, 11, 2); out[13] = 58; put(mi, 14, 2); out[16] = 58; put(s, 17, 2); out[19] = 46
+        put(f, 20, 3); out[23] = 90
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func fastParse(_ text: String) -> Date? {
+        var text = text
+        return text.withUTF8 { b -> Date? in
+            guard b.count == 24 || b.count == 20 else { return nil }
+            func num(_ at: Int, _ width: Int) -> Int64? {
+                var v: Int64 = 0
+                for i in at..<(at + width) {
+                    let c = b[i]
+                    guard c >= 48 && c <= 57 else { return nil }
+                    v = v * 10 + Int64(c - 48)
+                }
+                return v
+            }
+            guard b[4] == 45, b[7] == 45, b[10] == 84, b[13] == 58, b[16] == 58, b[b.count - 1] == 90,
+                  let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2),
+                  let h = num(11, 2), let mi = num(14, 2), let s = num(17, 2) else { return nil }
+            var frac: Int64 = 0
+            if b.count == 24 {
+                guard b[19] == 46, let f = num(20, 3) else { return nil }
+                frac = f
+            }
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+            let monthDays: [Int64] = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+            guard y >= 1, mo >= 1, mo <= 12, d >= 1, d <= monthDays[Int(mo - 1)], h <= 23, mi <= 59, s <= 59 else { return nil }
+            let ms = ((days(year: y, month: mo, day: d) * 24 + h) * 60 + mi) * 60_000 + s * 1000 + frac
+            return Date(timeIntervalSince1970: Double(ms) / 1000)
+        }
     }
 
     /// `date` rounded down to the millisecond, the precision pgvault's JSON keeps.
