@@ -29,7 +29,7 @@ struct VerifyCommand: ParsableCommand {
         Progress goes to standard error (a line per file, and every 10 s inside a large file;
         --quiet silences it); the summary goes to standard output, or with --json one document:
           {"vault": "...", "status": "ok|damaged|unreadable", "pointsChecked": N,
-           "points": [{"id", "status", "state", "files", "filesChecked", "bytesVerified",
+           "points": [{"id", "startedAt", "status", "state", "files", "filesChecked", "bytesVerified",
                        "manifestSha256", "failures": [{"file", "code", "message", "object", "cause"}]}]}
         `object` is the vault object at fault (chunks/ab/ab12..., or points/<id>.json when the
         manifest is; then `file` is null). `status` per point: ok, damaged (missing or
@@ -104,6 +104,7 @@ struct VerifyCommand: ParsableCommand {
                 checks.append(verifier.verify(target) { event in report(event, prefix: prefix, point: target.id) })
             }
 
+            if all { checks = PointVerifier.newestFirst(checks) }
             let damaged = checks.filter { $0.status == .damaged }
             let unreadable = checks.filter { $0.status == .unreadable }
             let overall = !damaged.isEmpty ? "damaged" : !unreadable.isEmpty ? "unreadable" : "ok"
@@ -149,6 +150,9 @@ struct VerifyCommand: ParsableCommand {
              "\(c.filesChecked - Set(c.failures.compactMap(\.file)).count)/\(c.files)", ByteSize.format(c.bytesVerified)]
         }
         Output.stdout(Output.table(["POINT", "STATUS", "STATE", "FILES OK", "VERIFIED"], rows))
+        if !all {
+            for c in checks { if let h = c.manifestSha256 { Output.stdout("manifest sha256 of \(c.id): \(h)  (as in `show --evidence`)") } }
+        }
         let bad = checks.filter { $0.status != .ok }
         for c in bad {
             Output.stdout("")

@@ -42,6 +42,8 @@ public struct PointCheck: Encodable, Sendable {
     }
 
     public var id: String
+    /// The manifest's start time (nil when the manifest could not be read).
+    public var startedAt: Date?
     public var status: Status
     /// `active`, `soft-deleted`, `removing` (a purge is removing it), or `unknown` when the
     /// manifest or state could not be read.
@@ -186,6 +188,7 @@ public struct PointVerifier {
     public func verify(_ manifest: Manifest, state: String, manifestSha256: String? = nil,
                        progress: (VerifyEvent) -> Void = { _ in }) -> PointCheck {
         var check = PointCheck(id: manifest.id, state: state, files: manifest.files.count, manifestSha256: manifestSha256)
+        check.startedAt = manifest.startedAt
         progress(.point(id: manifest.id, files: manifest.files.count, bytes: manifest.files.reduce(0) { $0 + $1.size }))
         let reader = FileReader(storage: vault.storage)
         for file in manifest.files {
@@ -212,6 +215,17 @@ public struct PointVerifier {
         }
         check.updateStatus()
         return check
+    }
+
+    /// Newest first, as `points` lists them: ids carry the start time to the second, and among
+    /// points of the same second the manifests' start times decide.
+    public static func newestFirst(_ checks: [PointCheck]) -> [PointCheck] {
+        checks.sorted {
+            let (a, b) = ($0.id.prefix(16), $1.id.prefix(16))
+            if a != b { return a > b }
+            let (x, y) = ($0.startedAt ?? .distantPast, $1.startedAt ?? .distantPast)
+            return x != y ? x > y : $0.id > $1.id
+        }
     }
 
     static func vaultError(_ error: any Error, key: String?) -> VaultError {
