@@ -9,48 +9,54 @@ struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Prove recovery points are intact: read every file back and check it against the manifest.",
         discussion: """
-        For each selected point, verify reads every file back exactly as a restore would, and
-        throws the bytes away: every chunk is fetched, a delta chunk is decoded against its
-        base chunk, every chunk's SHA-256 must equal its id, and every file's size and SHA-256
-        must equal the manifest's. The manifest itself must be readable. verify does not stop
-        at the first bad file: it checks every file of every selected point and names, for each
-        failure, the point, the file and the chunk at fault (for a delta whose base is missing
-        or damaged: the base chunk). It writes nothing to the vault, so read-only credentials
-        are enough.
+        For each selected point, verify reads every file back exactly as a restore
+        would and throws the bytes away: every chunk is fetched, a delta chunk is
+        decoded against its base chunk, every chunk's SHA-256 must equal its id, and
+        every file's size and SHA-256 must equal the manifest's. The manifest itself
+        must be readable. verify does not stop at the first bad file: it checks
+        every file of every selected point and names, for each failure, the point,
+        the file and the chunk at fault (for a delta whose base is missing or
+        damaged: the base chunk). It writes nothing to the vault, so read-only
+        credentials are enough.
 
-        POINT is what restore and show accept: an id, a unique prefix of one, or `latest`
-        (the default). --all selects every point, newest first; soft-deleted points (and
-        points a purge is removing) only with --include-deleted. A point named explicitly is
-        verified whatever its state.
+        POINT is what restore and show accept: an id, a unique prefix of one, or
+        `latest` (the default). --all selects every point, newest first; soft-
+        deleted points (and points a purge is removing) only with
+        --include-deleted. A point named explicitly is verified whatever its state.
+        verify reads every byte of every selected point: --all reads as much as
+        restoring every point would.
 
-        verify reads every byte of every selected point: --all costs as much reading as
-        restoring every point (each point's files in full, shared chunks once per point).
-
-        Progress goes to standard error (a line per file, and every 10 s inside a large file;
-        --quiet silences it); the summary goes to standard output, or with --json one document:
-          {"vault": "...", "status": "ok|damaged|unreadable", "pointsChecked": N,
-           "points": [{"id", "startedAt", "status", "state", "files", "filesChecked", "bytesVerified",
-                       "manifestSha256", "failures": [{"file", "code", "message", "object", "cause"}]}]}
-        `object` is the vault object at fault (chunks/ab/ab12..., or points/<id>.json when the
-        manifest is; then `file` is null). `status` per point: ok, damaged (missing or
-        mismatching data), unreadable (a storage or I/O error stopped a check: run again).
+        Progress goes to standard error (a line per file, and every 10 s inside a
+        large file; --quiet silences it). The summary goes to standard output, or
+        with --json one document:
+          {"vault", "status": "ok|damaged|unreadable", "pointsChecked",
+           "points": [{"id", "startedAt", "status", "state", "files",
+                       "filesChecked", "bytesVerified", "manifestSha256",
+                       "failures": [{"file", "code", "message", "object",
+                                     "cause"}]}]}
+        `object` is the vault object at fault: chunks/ab/ab12..., or
+        points/<id>.json when the manifest is (then `file` is null). A point's
+        status is ok, damaged (data missing or not matching), or unreadable (a
+        storage or I/O error stopped a check, no damage found: run again).
 
         Examples:
-          # An auditor asks for proof that the 2019 yearly archive of db1 is intact:
-          pgvault points --year 2019 --server db1        # find the point tagged yearly
+          # An auditor asks for proof that db1's yearly archive of 2019 is intact:
+          pgvault points --year 2019 --server db1     # the point tagged yearly
           pgvault verify 20190106T0200 > verify-2019.txt && echo intact
-          pgvault show 20190106T0200 --evidence > evidence-2019.txt    # hashes, retention, audit
+          pgvault show 20190106T0200 --evidence > evidence-2019.txt
 
-          # Weekly from cron: every point, machine-readable, exit code for the alert:
-          0 5 * * 0  pgvault verify --all --include-deleted --json --quiet > /var/log/pgvault/verify.json || mail -s "pgvault verify: exit $?" ops@example.com < /var/log/pgvault/verify.json
+          # Weekly, from a script cron runs (0 5 * * 0 /etc/pgvault/verify.sh):
+          cd /var/log/pgvault
+          pgvault verify --all --include-deleted --json --quiet > verify.json
+          rc=$?; [ $rc = 0 ] || mail -s "pgvault verify: exit $rc" ops < verify.json
 
           pgvault verify                       # the newest point
           pgvault verify --all --json | jq '.points[] | select(.status != "ok")'
 
-        Exit codes: 0 every selected point is intact; 4 damage found (a chunk or manifest
-        missing or not matching: the output names each one); 1 a check could not be completed
-        (storage or I/O error, no damage found) or the point does not exist; 2 usage error;
-        10 not a vault.
+        Exit codes: 0 every selected point is intact; 4 damage found (a chunk or
+        manifest missing or not matching: the output names each one); 1 a check
+        could not be completed (storage or I/O error, no damage found) or the
+        point does not exist; 2 usage error; 10 not a vault.
         """)
 
     @OptionGroup var vaultOption: VaultOption
