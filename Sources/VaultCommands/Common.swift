@@ -37,6 +37,20 @@ enum Output {
         FileHandle.standardError.write(Data((s.hasSuffix("\n") ? s : s + "\n").utf8))
     }
 
+    /// Writes `bytes` to standard output as they are (large outputs, written in pieces).
+    static func writeStdout(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+        guard let base = bytes.baseAddress else { return }
+        var off = 0
+        while off < bytes.count {
+            let n = write(STDOUT_FILENO, base + off, bytes.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw VaultError.posix("write", path: "standard output", errno: errno)
+            }
+            off += n
+        }
+    }
+
     static func json<T: Encodable>(_ value: T) throws {
         var data = try VaultJSON.encode(value)
         data.append(0x0a)

@@ -58,7 +58,9 @@ struct PointsCommand: ParsableCommand {
                     (database == nil || m.databases.contains { $0.name == database && $0.outcome == .ok })
             }
             if output.json {
-                try Output.json(views.map(PointSummary.init))
+                // Output.json's bytes, written without JSONEncoder (seconds at 100,000 points).
+                try PointSummary.writeJSONArray(views.lazy.map(PointSummary.init)) { try Output.writeStdout($0) }
+                try [UInt8(0x0a)].withUnsafeBufferPointer { try Output.writeStdout($0) }
                 return 0
             }
             if views.isEmpty {

@@ -7,8 +7,8 @@ import VaultStorage
 struct VaultCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vault",
-        abstract: "Show or change the vault's protection: immutability, soft delete, default retention.",
-        subcommands: [VaultShowCommand.self, VaultSetCommand.self, VaultLockCommand.self],
+        abstract: "Show or change the vault's protection: immutability, soft delete, default retention; rebuild its catalog index.",
+        subcommands: [VaultShowCommand.self, VaultSetCommand.self, VaultLockCommand.self, VaultReindexCommand.self],
         defaultSubcommand: VaultShowCommand.self)
 }
 

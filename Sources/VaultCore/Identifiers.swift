@@ -29,8 +29,20 @@ public enum Timestamp {
     /// Computed directly for years 0001–9999 (listings format hundreds of thousands of dates;
     /// ICU's formatter costs microseconds each), the formatter otherwise.
     public static func rfc3339(_ date: Date) -> String {
-        if let s = fastFormat(date) { return s }
-        return icuFormat(date)
+        let fast = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { buf in
+            writeFast(date, into: buf) ? String(decoding: buf, as: UTF8.self) : nil
+        }
+        return fast ?? icuFormat(date)
+    }
+
+    /// Calls `body` with `rfc3339(date)`'s UTF-8 bytes (for writers of large JSON documents:
+    /// no String is made).
+    public static func withRFC3339Bytes<R>(_ date: Date, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { buf in
+            if writeFast(date, into: buf) { return try body(UnsafeBufferPointer(buf)) }
+            var s = icuFormat(date)
+            return try s.withUTF8 { try body($0) }
+        }
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS.mmmZ` or `YYYY-MM-DDTHH:MM:SSZ` (what pgvault writes) directly;
@@ -76,11 +88,13 @@ public enum Timestamp {
         return (m <= 2 ? yoe + era * 400 + 1 : yoe + era * 400, m, d)
     }
 
-    static func fastFormat(_ date: Date) -> String? {
+    /// Writes the 24 bytes of `date` in pgvault's RFC 3339 form to `out` (24 bytes long);
+    /// false (nothing written) outside years 0001–9999.
+    static func writeFast(_ date: Date, into out: UnsafeMutableBufferPointer<UInt8>) -> Bool {
         // The same arithmetic as CFDateFormatter + ICU: milliseconds since 1970, rounded to
         // the nearest millisecond (half up).
         let msDouble = ((date.timeIntervalSinceReferenceDate + 978_307_200) * 1000 + 0.5).rounded(.down)
-        guard msDouble.isFinite, msDouble >= Double(fastRange.lowerBound), msDouble <= Double(fastRange.upperBound) else { return nil }
+        guard msDouble.isFinite, msDouble >= Double(fastRange.lowerBound), msDouble <= Double(fastRange.upperBound) else { return false }
         let ms = Int64(msDouble)
         let dayMs: Int64 = 86_400_000
         let dayNumber = ms >= 0 ? ms / dayMs : (ms - dayMs + 1) / dayMs
@@ -90,7 +104,6 @@ public enum Timestamp {
         let mi = rest / 60_000; rest -= mi * 60_000
         let s = rest / 1000
         let f = rest - s * 1000
-        var out = [UInt8](repeating: 0, count: 24)
         func put(_ v: Int64, _ at: Int, _ width: Int) {
             var v = v
             for i in stride(from: at + width - 1, through: at, by: -1) { out[i] = UInt8(48 + v % 10); v /= 10 }
@@ -98,7 +111,7 @@ public enum Timestamp {
         put(y, 0, 4); out[4] = 45; put(mo, 5, 2); out[7] = 45; put(d, 8, 2); out[10] = 84
         put(h, 11, 2); out[13] = 58; put(mi, 14, 2); out[16] = 58; put(s, 17, 2); out[19] = 46
         put(f, 20, 3); out[23] = 90
-        return String(decoding: out, as: UTF8.self)
+        return true
     }
 
     static func fastParse(_ text: String) -> Date? {

@@ -123,33 +123,17 @@ public struct Vault: Sendable {
     /// Ids of all recovery points, newest first (ids start with the start time), from one
     /// listing: no manifest is read.
     public func pointIds() throws -> [String] {
-        try storage.list(prefix: "points/").compactMap { o -> String? in
-            guard o.key.hasSuffix(".json") else { return nil }
-            return String(o.key.dropFirst("points/".count).dropLast(".json".count))
+        try storage.keys(prefix: "points/").compactMap { key -> String? in
+            guard key.hasSuffix(".json") else { return nil }
+            return String(key.dropFirst("points/".count).dropLast(".json".count))
         }.sorted(by: >)
     }
 
-    /// Every point's manifest without chunk lists, newest first: from the catalog, or from the
-    /// manifest where the catalog has no entry (older vaults, a crash right after a commit), in
-    /// which case the entry is written for next time. Catalog entries whose manifest is gone
-    /// are ignored.
+    /// Every point's manifest without chunk lists, newest first, from the catalog index
+    /// (`CatalogIndex`: the newest pack, loose entries, and the manifest where neither has the
+    /// point, healing the index for next time). Index entries whose manifest is gone are ignored.
     public func summaries() throws -> [Manifest] {
-        let ids = try pointIds()
-        let cataloged = Set(try storage.list(prefix: "catalog/").map(\.key))
-        var out: [Manifest] = []
-        out.reserveCapacity(ids.count)
-        for id in ids {
-            let key = Vault.catalogKey(id)
-            if cataloged.contains(key), let data = try? storage.get(key),
-               let m = try? VaultJSON.decode(Manifest.self, from: data, what: key), m.id == id {
-                out.append(m)
-            } else {
-                let m = try loadPoint(key: Vault.pointKey(id))
-                writeSummary(m)   // heal the catalog: the next listing reads the small summary
-                out.append(Vault.summary(of: m))
-            }
-        }
-        return out.sorted { ($0.startedAt, $0.id) > ($1.startedAt, $1.id) }
+        try CatalogIndex(vault: self).summaries()
     }
 
     /// All recovery points with their chunk lists, newest first. A manifest that does not

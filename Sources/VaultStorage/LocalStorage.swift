@@ -160,6 +160,40 @@ public final class LocalStorage: Storage, @unchecked Sendable {
         return out.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }
     }
 
+    public func keys(prefix: String) throws -> [String] {
+        let dirPart: String
+        if let slash = prefix.lastIndex(of: "/") { dirPart = String(prefix[..<slash]) } else { dirPart = "" }
+        var out: [String] = []
+        try walkKeys(dirPart, into: &out)
+        return out.filter { $0.hasPrefix(prefix) }.sorted()
+    }
+
+    /// `walk` without a stat per file: the entry type comes from readdir (lstat only where the
+    /// filesystem does not report it).
+    private func walkKeys(_ rel: String, into out: inout [String]) throws {
+        let dirPath = rel.isEmpty ? root : path(rel)
+        guard let d = opendir(dirPath) else {
+            if errno == ENOENT || errno == ENOTDIR { return }
+            throw VaultError.posix("opendir", path: dirPath, errno: errno)
+        }
+        defer { closedir(d) }
+        while let ent = readdir(d) {
+            let name = withUnsafePointer(to: ent.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name == "." || name == ".." || name.hasPrefix(".tmp-") { continue }
+            let key = rel.isEmpty ? name : rel + "/" + name
+            var type = Int32(ent.pointee.d_type)
+            if type == Int32(DT_UNKNOWN) {
+                var st = stat()
+                guard lstat(path(key), &st) == 0 else { continue }
+                type = (st.st_mode & S_IFMT) == S_IFDIR ? Int32(DT_DIR) : (st.st_mode & S_IFMT) == S_IFREG ? Int32(DT_REG) : Int32(DT_UNKNOWN)
+            }
+            if type == Int32(DT_DIR) { try walkKeys(key, into: &out) }
+            else if type == Int32(DT_REG) { out.append(key) }
+        }
+    }
+
     private func walk(_ rel: String, into out: inout [ObjectInfo]) throws {
         let dirPath = rel.isEmpty ? root : path(rel)
         guard let d = opendir(dirPath) else {

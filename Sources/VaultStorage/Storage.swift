@@ -36,10 +36,18 @@ public protocol Storage: Sendable {
     func exists(_ key: String) throws -> Bool
     /// Every object whose key starts with `prefix`, sorted by key.
     func list(prefix: String) throws -> [ObjectInfo]
+    /// The keys of `list(prefix:)` alone, sorted. Drivers that can name objects without
+    /// their sizes and times do it faster (the filesystem: one directory read instead of a
+    /// stat per file); the default is `list(prefix:)`.
+    func keys(prefix: String) throws -> [String]
     /// Removes the object; removing a missing key is not an error.
     func delete(_ key: String) throws
     /// Durability barrier: every `put` that returned before is on stable storage afterwards.
     func sync() throws
+}
+
+extension Storage {
+    public func keys(prefix: String) throws -> [String] { try list(prefix: prefix).map(\.key) }
 }
 
 public enum StorageKey {

@@ -74,6 +74,11 @@ struct StorageContractTests {
         #expect(try s.list(prefix: "chunks/ab").map(\.key) == ["chunks/ab/ab02"])
         #expect(try s.list(prefix: "nothing/").isEmpty)
         #expect(try s.list(prefix: "").count == 4)
+        // keys(prefix:) names the same objects in the same order.
+        #expect(try s.keys(prefix: "chunks/") == all.map(\.key))
+        #expect(try s.keys(prefix: "chunks/ab") == ["chunks/ab/ab02"])
+        #expect(try s.keys(prefix: "nothing/").isEmpty)
+        #expect(try s.keys(prefix: "") == (try s.list(prefix: "")).map(\.key))
     }
 
     @Test(arguments: Driver.allCases)
