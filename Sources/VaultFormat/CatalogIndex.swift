@@ -114,6 +114,10 @@ public struct CatalogIndex: Sendable {
                 for (i, id) in ids.enumerated() { inPack[i] = position[id] ?? -1 }
             }
         }
+        // The common case after a pack was written: it holds exactly the listed points.
+        if let pack, pack.count == ids.count, pack.descendingIds, inPack.indices.allSatisfy({ inPack[$0] == $0 }) {
+            return Self.newestFirst(pack.summaries)
+        }
         let outside = ids.indices.filter { inPack[$0] < 0 }
         let repack = outside.count > packThreshold
         // Loose entries, then manifests, of the points outside the pack, on every core (the
@@ -272,13 +276,18 @@ public enum CatalogPack {
         let compressed = bytes.count - headerSize
         // A sane size before allocating: at most 1 GiB and 1024 times the compressed bytes.
         guard length <= 1 << 30, length <= UInt64(compressed) * 1024 else { throw Malformed(description: "implausible length \(length)") }
-        var body = [UInt8](repeating: 0, count: Int(length))
-        let n = body.withUnsafeMutableBytes { o in
-            bytes.withUnsafeBytes { i in
-                ZSTD_decompress(o.baseAddress, o.count, i.baseAddress! + headerSize, compressed)
+        var n = 0
+        let body = [UInt8](unsafeUninitializedCapacity: Int(length)) { o, initialized in
+            n = bytes.withUnsafeBytes { i in
+                guard let src = i.baseAddress else { return Int.max }   // not reached: count > headerSize
+                return ZSTD_decompress(o.baseAddress, o.count, src + headerSize, compressed)
             }
+            // Only what zstd wrote counts as initialized (nothing on an error).
+            initialized = ZSTD_isError(n) == 0 && n <= Int(length) ? n : 0
         }
-        guard ZSTD_isError(n) == 0, n == Int(length) else { throw Malformed(description: "zstd frame does not decode to the length") }
+        guard ZSTD_isError(n) == 0, n == Int(length), body.count == Int(length) else {
+            throw Malformed(description: "zstd frame does not decode to the length")
+        }
         return try body.withUnsafeBytes { raw in
             var r = Reader(raw)
             let vaultId = try r.string()
