@@ -73,7 +73,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
-        .executableTarget(name: "pgvault", dependencies: ["VaultCommands"], swiftSettings: strict),
+        .executableTarget(name: "pgvault", dependencies: ["VaultCommands", "CSystemShims"], swiftSettings: strict),
 
         .target(name: "VaultTestSupport", dependencies: ["VaultCore", "VaultStorage"],
                 path: "Tests/VaultTestSupport", swiftSettings: strict),

@@ -18,3 +18,13 @@ int pgv_rename_noreplace(const char *from, const char *to) {
     if (link(from, to) != 0) return -1;
     return unlink(from);
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+void pgv_tune_malloc(void) {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);   /* and keep freed chunks for reuse */
+}
+#else
+void pgv_tune_malloc(void) {}
+#endif

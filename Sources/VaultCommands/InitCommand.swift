@@ -29,6 +29,9 @@ struct InitCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Days a deleted point stays recoverable (14-180).", valueName: "n"))
     var softDeleteDays: Int?
 
+    @Option(help: ArgumentHelp("Longest chain of delta chunks a backup may build (1-64, default \(VaultConfig.defaultDeltaDepth)): lower restores faster, higher stores less.", valueName: "n"))
+    var deltaDepth: Int?
+
     @Flag(help: "S3: create the bucket (with Object Lock enabled) if it does not exist.")
     var createBucket = false
 
@@ -37,6 +40,9 @@ struct InitCommand: ParsableCommand {
     func validate() throws {
         if let immutability, immutability != "disabled" && immutability != "unlocked" {
             throw ValidationError("--immutability must be disabled or unlocked (lock later with `pgvault vault lock`).")
+        }
+        if let deltaDepth, !VaultConfig.deltaDepthRange.contains(deltaDepth) {
+            throw ValidationError("--delta-depth must be between \(VaultConfig.deltaDepthRange.lowerBound) and \(VaultConfig.deltaDepthRange.upperBound).")
         }
     }
 
@@ -54,7 +60,7 @@ struct InitCommand: ParsableCommand {
             let imm = immutability.flatMap(ProtectionSettings.Immutability.init(rawValue:))
             // Before anything is written: immutability on S3 needs Object Lock on the bucket.
             if let imm, imm != .disabled { try ObjectLock.requireSupport(storage) }
-            let vault = try Vault.create(storage: storage)
+            let vault = try Vault.create(storage: storage, deltaDepth: deltaDepth)
             if imm != nil || softDeleteDays != nil {
                 try VaultControl(vault: vault).changeSettings(immutability: imm, softDeleteDays: softDeleteDays)
             }

@@ -6,17 +6,35 @@ public struct ChunkRef: Codable, Equatable, Sendable {
     public var id: String
     /// Plaintext length in bytes.
     public var size: Int
-    /// For a delta-encoded chunk: the id of the full chunk it was compressed against (which
-    /// must then be kept, locked and copied with it). Nil for a full chunk (format 2).
+    /// For a delta-encoded chunk: the id of the chunk it was compressed against (which must
+    /// then be kept, locked and copied with it). Nil for a full chunk (format 2).
     public var base: String?
+    /// When `base` is itself a delta: the rest of the chain, `base`'s base first, down to the
+    /// full chunk at its root. Nil when `base` is a full chunk (then the chain is one level).
+    public var chain: [String]?
     /// Hex of the chunk's first 16 plaintext bytes: the next backup of the same database finds
     /// the chunk to delta-encode against by it (format 2).
     public var head: String?
-    public init(id: String, size: Int, base: String? = nil, head: String? = nil) {
-        self.id = id; self.size = size; self.base = base; self.head = head
+    /// Hex of the chunk's similarity sketch (the smallest rolling-hash values of its content,
+    /// 16 hex digits each): the next backup picks as delta base the old chunk that shares
+    /// most of them.
+    public var sketch: String?
+    /// Hex of the chunker's rolling hash at the chunk's end, when that end is a content-defined
+    /// boundary: the next backup of the same database cuts at the same content (`Chunker.cut`'s
+    /// `align`).
+    public var cut: String?
+    public init(id: String, size: Int, base: String? = nil, chain: [String]? = nil, head: String? = nil,
+                sketch: String? = nil, cut: String? = nil) {
+        self.id = id; self.size = size; self.base = base; self.head = head; self.sketch = sketch; self.cut = cut
+        self.chain = base == nil || chain?.isEmpty == true ? nil : chain
     }
-    /// The chunk ids this chunk needs to be read: itself and its base.
-    public var objectIds: [String] { base.map { [id, $0] } ?? [id] }
+    /// Every chunk below this one: its base, then the base's base, down to the root (empty for
+    /// a full chunk).
+    public var bases: [String] { base.map { [$0] + (chain ?? []) } ?? [] }
+    /// How many delta steps separate this chunk from a full one (0: it is full).
+    public var depth: Int { bases.count }
+    /// The chunk ids this chunk needs to be read: itself and every chunk of its chain.
+    public var objectIds: [String] { [id] + bases }
 }
 
 public enum FileKind: String, Codable, Sendable {

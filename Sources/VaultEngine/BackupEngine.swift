@@ -104,7 +104,8 @@ public struct BackupEngine: Sendable {
         // are written (S3 Object Lock; see ObjectLock.swift) before the manifest exists.
         let period = try request.retain ?? VaultControl(vault: vault).settings().defaultRetention
         let retainUntil = Timestamp.millis(period.end(from: started))
-        let store = ChunkStore(storage: ObjectLock.forChunks(vault.storage, until: retainUntil))
+        let store = ChunkStore(storage: ObjectLock.forChunks(vault.storage, until: retainUntil),
+                               maxDepth: vault.config.deltaDepth ?? VaultConfig.defaultDeltaDepth)
         let chunker = Chunker(vault.config.chunker)
         let level = vault.config.compression.level
 

@@ -6,35 +6,49 @@ public import VaultStorage
 /// Writes chunks into the vault, deduplicating by id. Thread-safe; share one per backup.
 public final class ChunkStore: @unchecked Sendable {
     public let storage: any Storage
+    /// Longest delta chain a new chunk may get (`VaultConfig.deltaDepth`).
+    public let maxDepth: Int
     private let lock = NSLock()
-    /// Chunks known to be in the vault, with the base each is a delta against (nil: full).
-    private var known: [String: String?] = [:]
+    /// Chunks known to be in the vault, with their chains (`ChunkRef.bases`; empty: full).
+    private var known: [String: [String]] = [:]
+    /// Chunks whose lock this backup already extended to the point's retain-until.
+    private var extended: Set<String> = []
 
-    public init(storage: any Storage) { self.storage = storage }
+    public init(storage: any Storage, maxDepth: Int = VaultConfig.defaultDeltaDepth) {
+        self.storage = storage
+        self.maxDepth = max(1, maxDepth)
+    }
 
     public struct Result: Sendable {
         public var storedBytes: Int64
         public var isNew: Bool
-        /// The base chunk when the chunk is (or already was) stored as a delta.
-        public var base: String?
+        /// The chunk's chain when it is (or already was) stored as a delta: its base first,
+        /// down to the full chunk at the root. Empty for a full chunk.
+        public var bases: [String]
     }
 
     /// Tells the store what it can take for granted about chunks an earlier point wrote (saves
-    /// reading them to learn their base).
+    /// reading them to learn their chains).
     public func learn(_ refs: [ChunkRef]) {
         lock.lock(); defer { lock.unlock() }
-        for r in refs where known[r.id] == nil { known[r.id] = .some(r.base) }
+        for r in refs where known[r.id] == nil { known[r.id] = r.bases }
     }
 
-    /// Stores one chunk unless the vault already has it. With `delta` (a candidate base chunk
-    /// and a way to read its plaintext), a new chunk is stored as a zstd delta against that
-    /// base when that is less than half the size of storing it whole.
+    /// Stores one chunk unless the vault already has it. With `delta` (the chunk of the previous
+    /// point that this one most likely evolved from, and a cache that decodes chunks), a new
+    /// chunk is stored as a zstd delta against that chunk when that is under four fifths of the size
+    /// of storing it whole. Chains grow by one step per point up to `maxDepth`; a chunk whose
+    /// candidate base is already `maxDepth` deep is encoded against the root of that chain
+    /// instead (depth 1 again), so no chain ever gets longer and no point pays for a full copy.
     public func store(id: String, plain: UnsafeRawBufferPointer, compressor: Compressor,
-                      delta: (base: String, plaintext: (String) throws -> Data)? = nil) throws -> Result {
+                      delta: (candidate: ChunkRef, bases: BaseCache)? = nil) throws -> Result {
         lock.lock()
         let seen = known[id]
         lock.unlock()
-        if let seen { return Result(storedBytes: 0, isNew: false, base: seen) }
+        if let seen {
+            try extend([id] + seen)   // reused by this point: keep it (and its chain) as long
+            return Result(storedBytes: 0, isNew: false, bases: seen)
+        }
         let key = ChunkCodec.key(for: id)
         if let local = storage as? LocalStorage, let size = try local.size(key), size < Int64(ChunkCodec.headerSize) {
             // A chunk file left empty or short by a power loss before the durability barrier
@@ -44,14 +58,21 @@ public final class ChunkStore: @unchecked Sendable {
         if try storage.exists(key) { return try reuse(id, key: key) }
 
         var object = compressor.encode(plain)
-        var base: String?
-        if let delta, delta.base != id {
-            let reference = try delta.plaintext(delta.base)
-            if let d = compressor.encodeDelta(plain, base: reference, baseId: delta.base, limit: object.count / 2) {
-                object = d
-                base = delta.base
-                // The base must live (and stay locked) at least as long as this chunk.
-                try ObjectLock.extendChunk(storage, key: ChunkCodec.key(for: delta.base))
+        var bases: [String] = []
+        if let delta, delta.candidate.id != id {
+            var target = delta.candidate
+            if target.depth >= maxDepth, let root = target.bases.last {
+                target = ChunkRef(id: root, size: 0)   // the root is a full chunk
+            }
+            let chain = [target.id] + target.bases
+            if !chain.contains(id) {
+                let reference = try delta.bases.plaintext(target.id)
+                if let d = compressor.encodeDelta(plain, base: reference, baseId: target.id, limit: object.count * 4 / 5) {
+                    object = d
+                    bases = chain
+                    // Every chunk of the chain must live (and stay locked) at least as long as this one.
+                    try extend(chain)
+                }
             }
         }
         do {
@@ -59,38 +80,71 @@ public final class ChunkStore: @unchecked Sendable {
         } catch let e as VaultError where e.code == .objectExists {
             return try reuse(id, key: key)   // another job of this backup (or another backup) stored it first
         }
-        remember(id, base: base)
-        return Result(storedBytes: Int64(object.count), isNew: true, base: base)
+        remember(id, bases: bases, extended: true)
+        return Result(storedBytes: Int64(object.count), isNew: true, bases: bases)
     }
 
-    /// An existing chunk: keep it as long as this point, and learn its base from its header.
+    /// An existing chunk no manifest told us about: learn its chain from the object headers,
+    /// and keep it and its chain as long as this point.
     private func reuse(_ id: String, key: String) throws -> Result {
-        try ObjectLock.extendChunk(storage, key: key)   // keep it as long as this point (S3 Object Lock)
-        let base = ChunkCodec.baseId(of: try storage.get(key))
-        if let base { try ObjectLock.extendChunk(storage, key: ChunkCodec.key(for: base)) }
-        remember(id, base: base)
-        return Result(storedBytes: 0, isNew: false, base: base)
+        var bases: [String] = []
+        var next = ChunkCodec.baseId(of: try storage.get(key))
+        while let b = next, bases.count <= maxDepth * 4 {
+            bases.append(b)
+            lock.lock(); let known = self.known[b]; lock.unlock()
+            if let known { bases += known; break }
+            next = ChunkCodec.baseId(of: try storage.get(ChunkCodec.key(for: b)))
+        }
+        try extend([id] + bases)
+        remember(id, bases: bases, extended: false)
+        return Result(storedBytes: 0, isNew: false, bases: bases)
     }
 
-    private func remember(_ id: String, base: String?) {
-        lock.lock(); known[id] = .some(base); lock.unlock()
+    /// Extends the lock of each chunk not yet extended by this backup (S3 Object Lock; a no-op
+    /// on other storages).
+    private func extend(_ ids: [String]) throws {
+        guard storage is LockingStorage else { return }
+        lock.lock()
+        let todo = ids.filter { extended.insert($0).inserted }
+        lock.unlock()
+        for id in todo { try ObjectLock.extendChunk(storage, key: ChunkCodec.key(for: id)) }
+    }
+
+    private func remember(_ id: String, bases: [String], extended isExtended: Bool) {
+        lock.lock()
+        known[id] = bases
+        if isExtended { extended.insert(id) }
+        lock.unlock()
     }
 }
 
 /// Where a backup looks for delta bases: the same database's dump in the previous point.
-/// A new chunk is matched to an old one by its first 16 bytes (content-defined boundaries
-/// put equal content at the start of corresponding chunks), else by its offset; the base is
-/// that old chunk, or its own base when it was a delta (chains stay one level deep).
+///
+/// Each chunk carries a sketch: the 8 smallest values of a 64-byte rolling hash over its
+/// content (bottom-k min-hash), so two chunks that share much content share sketch values
+/// wherever that content sits in them. A new chunk takes as base the old chunk that shares
+/// the most sketch values with it; ties, and chunks that share none, fall back to place:
+/// the old chunk with the same `head` (16 bytes near its start, past any run of one repeated
+/// byte) nearest the expected offset, else the old chunk covering the expected offset. The
+/// expected offset is the new chunk's offset shifted by the drift between the two dumps, learnt
+/// at the last match (rows inserted or deleted earlier in the dump move everything after them).
 public final class DeltaSource {
-    private var byHead: [String: ChunkRef] = [:]
+    private var byHead: [String: [Int]] = [:]
+    private var bySketch: [UInt64: [Int]] = [:]
     private var offsets: [Int64] = []
     private var refs: [ChunkRef] = []
+    /// Old offset minus new offset at the last match.
+    private var drift: Int64 = 0
+    /// The previous point's cut hashes (`Chunker.cut`'s `align`).
+    public private(set) var cuts: Set<UInt64> = []
     let bases: BaseCache
 
     public init(previous: FileEntry, storage: any Storage) {
         var offset: Int64 = 0
-        for r in previous.chunks {
-            if let h = r.head, byHead[h] == nil { byHead[h] = r }
+        for (i, r) in previous.chunks.enumerated() {
+            if let h = r.head { byHead[h, default: []].append(i) }
+            for v in Self.sketchValues(r.sketch) { bySketch[v, default: []].append(i) }
+            if let c = r.cut, let v = UInt64(c, radix: 16) { cuts.insert(v) }
             offsets.append(offset)
             refs.append(r)
             offset += Int64(r.size)
@@ -98,19 +152,89 @@ public final class DeltaSource {
         bases = BaseCache(storage: storage)
     }
 
-    func candidate(head: String, offset: Int64) -> String? {
-        var ref = byHead[head]
-        if ref == nil, !refs.isEmpty {
-            // The chunk of the previous dump covering this offset.
-            var lo = 0, hi = offsets.count - 1
-            while lo < hi {
-                let mid = (lo + hi + 1) / 2
-                if offsets[mid] <= offset { lo = mid } else { hi = mid - 1 }
-            }
-            ref = refs[lo]
+    static let sketchSize = 8
+    private static let gear: [UInt64] = {
+        var state: UInt64 = 0x5045_4756_4155_4C54   // fixed: sketches must compare across backups
+        return (0..<256).map { _ in
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
         }
-        guard let ref else { return nil }
-        return ref.base ?? ref.id
+    }()
+
+    /// The sketch of a chunk, as stored in `ChunkRef.sketch`.
+    public static func sketch(_ chunk: UnsafeRawBufferPointer) -> String {
+        var smallest = [UInt64](repeating: .max, count: sketchSize)
+        var fp: UInt64 = 0
+        gear.withUnsafeBufferPointer { g in
+            for b in chunk.bindMemory(to: UInt8.self) {
+                fp = (fp << 1) &+ g[Int(b)]
+                if fp < smallest[sketchSize - 1], !smallest.contains(fp) {
+                    var i = sketchSize - 1
+                    while i > 0 && smallest[i - 1] > fp { smallest[i] = smallest[i - 1]; i -= 1 }
+                    smallest[i] = fp
+                }
+            }
+        }
+        var out = ""
+        for v in smallest where v != .max {
+            let h = String(v, radix: 16)
+            out += String(repeating: "0", count: 16 - h.count) + h
+        }
+        return out
+    }
+
+    static func sketchValues(_ sketch: String?) -> [UInt64] {
+        guard let sketch else { return [] }
+        let u = Array(sketch.utf8)
+        return stride(from: 0, to: u.count - 15, by: 16).compactMap { UInt64(String(decoding: u[$0..<($0 + 16)], as: UTF8.self), radix: 16) }
+    }
+
+    /// The 16 bytes a chunk is recognised by: the first 16-byte window, within its first 4 KiB,
+    /// that starts right after a change of byte value and holds at least four distinct bytes;
+    /// the first 16 bytes when there is none.
+    public static func anchor(_ chunk: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        let n = chunk.count
+        guard n > 16 else { return chunk }
+        let p = chunk.bindMemory(to: UInt8.self)
+        var i = 0
+        let end = min(n - 16, 4096)
+        while i <= end {
+            if i == 0 || p[i] != p[i - 1] {
+                var seen = Set<UInt8>()
+                for j in i..<(i + 16) { seen.insert(p[j]) }
+                if seen.count >= 4 { return UnsafeRawBufferPointer(rebasing: chunk[i..<(i + 16)]) }
+            }
+            i += 1
+        }
+        return UnsafeRawBufferPointer(rebasing: chunk[0..<16])
+    }
+
+    func candidate(head: String, sketch: String, offset: Int64) -> ChunkRef? {
+        guard !refs.isEmpty else { return nil }
+        let expected = offset + drift
+        func nearest(_ a: Int, _ b: Int) -> Bool { abs(offsets[a] - expected) < abs(offsets[b] - expected) }
+        var votes: [Int: Int] = [:]
+        for v in Self.sketchValues(sketch) { for i in bySketch[v] ?? [] { votes[i, default: 0] += 1 } }
+        var chosen: Int?
+        if let top = votes.values.max() {
+            let best = votes.filter { $0.value == top }.map(\.key)
+            if best.count == 1 || top > 1 { chosen = best.min(by: nearest) }
+        }
+        if chosen == nil, let same = byHead[head] { chosen = same.min(by: nearest) }
+        if let chosen {
+            drift = offsets[chosen] - offset
+            return refs[chosen]
+        }
+        // The chunk of the previous dump covering the expected offset.
+        var lo = 0, hi = offsets.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if offsets[mid] <= expected { lo = mid } else { hi = mid - 1 }
+        }
+        return refs[lo]
     }
 }
 
@@ -175,7 +299,7 @@ public final class FileWriter {
     /// Stores what is left and returns the file's entry fields.
     public func finish() throws -> (size: Int64, sha256: String, chunks: [ChunkRef]) {
         while end > start {
-            let len = chunker.cut(UnsafeRawBufferPointer(rebasing: buffer[start..<end]))
+            let len = chunker.cut(UnsafeRawBufferPointer(rebasing: buffer[start..<end]), align: delta?.cuts)
             try emit(len)
         }
         let digest = Hex.encode(fileHash.finalize())
@@ -185,7 +309,7 @@ public final class FileWriter {
     private func cutFullChunks() throws {
         let max = chunker.params.maxSize
         while end - start >= max {
-            let len = chunker.cut(UnsafeRawBufferPointer(rebasing: buffer[start..<(start + max)]))
+            let len = chunker.cut(UnsafeRawBufferPointer(rebasing: buffer[start..<(start + max)]), align: delta?.cuts)
             try emit(len)
         }
     }
@@ -206,13 +330,13 @@ public final class FileWriter {
         let piece = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + len)])
         fileHash.update(bufferPointer: piece)
         let id = ChunkCodec.sha256Hex(piece)
-        let head = Hex.encode(piece.prefix(16))
-        var candidate: (base: String, plaintext: (String) throws -> Data)?
-        if let delta, let base = delta.candidate(head: head, offset: size) {
-            candidate = (base, delta.bases.plaintext)
-        }
+        let head = Hex.encode(DeltaSource.anchor(piece))
+        let sketch = DeltaSource.sketch(piece)
+        var candidate: (candidate: ChunkRef, bases: BaseCache)?
+        if let delta, let ref = delta.candidate(head: head, sketch: sketch, offset: size) { candidate = (ref, delta.bases) }
         let r = try store.store(id: id, plain: piece, compressor: compressor, delta: candidate)
-        chunks.append(ChunkRef(id: id, size: len, base: r.base, head: head))
+        chunks.append(ChunkRef(id: id, size: len, base: r.bases.first, chain: Array(r.bases.dropFirst()), head: head, sketch: sketch,
+                               cut: chunker.cutHash(piece).map { String($0, radix: 16) }))
         size += Int64(len)
         storedBytes += r.storedBytes
         if r.isNew { newChunks += 1 }

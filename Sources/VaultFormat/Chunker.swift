@@ -48,8 +48,20 @@ public struct Chunker: Sendable {
 
     /// Length of the next chunk at the start of `data`. With `final == false` the caller
     /// must pass at least `maxSize` bytes (or everything that is left).
-    public func cut(_ data: UnsafeRawBufferPointer) -> Int {
+    ///
+    /// `align`: the cut hashes (`cutHash`) of the previous point's chunks of the same file.
+    /// A position whose rolling hash is one of them is the cut, from `alignMinSize` on: the
+    /// previous dump was cut there, and cutting the new one at the same content keeps the two
+    /// point's chunks one-to-one, so each new chunk finds all of its old content in one base.
+    /// (Without it, rows deleted earlier in a chunk move a boundary from the easy-mask zone past
+    /// the average size into the hard-mask zone, the boundary vanishes, and the merged chunk
+    /// has half its content in a chunk it cannot reference.)
+    public func cut(_ data: UnsafeRawBufferPointer, align: Set<UInt64>? = nil) -> Int {
         let n = data.count
+        if let align, !align.isEmpty {
+            if n <= alignMinSize { return n }
+            return cutAligned(data, align)
+        }
         if n <= params.minSize { return n }
         let limit = min(n, params.maxSize)
         let normal = min(limit, params.avgSize)
@@ -69,6 +81,44 @@ public struct Chunker: Sendable {
             }
             return limit
         }
+    }
+
+    /// Smallest chunk an aligned cut makes: rows deleted since the previous point can make the
+    /// old content between two of its boundaries shorter than `minSize`; shorter than this, the
+    /// boundary is dropped and the two old chunks' content merges into one new chunk.
+    public var alignMinSize: Int { params.minSize / 2 }
+
+    /// The first position holding one of the previous point's cut hashes, when there is one
+    /// within `maxSize`; else the ordinary content-defined cut. Preferring old boundaries over new
+    /// ones keeps the number of chunks stable from point to point (new boundaries appear only
+    /// in new content).
+    private func cutAligned(_ data: UnsafeRawBufferPointer, _ align: Set<UInt64>) -> Int {
+        let limit = min(data.count, params.maxSize)
+        var fp: UInt64 = 0
+        var i = alignMinSize - 64   // 64 bytes of warm-up: the hash covers a 64-byte window
+        let found: Int? = gear.withUnsafeBufferPointer { g in
+            let p = data.bindMemory(to: UInt8.self)
+            while i < alignMinSize { fp = (fp << 1) &+ g[Int(p[i])]; i += 1 }
+            while i < limit {
+                fp = (fp << 1) &+ g[Int(p[i])]
+                if fp & maskLarge == 0 && align.contains(fp) { return i + 1 }
+                i += 1
+            }
+            return nil
+        }
+        return found ?? cut(data)
+    }
+
+    /// The rolling hash at the end of a chunk (over its last 64 bytes) when the chunk ends at a
+    /// content-defined boundary there, nil otherwise (a forced cut at `maxSize`, or the end of
+    /// the file). Recorded in the manifest (`ChunkRef.cut`) for the next point's `align`.
+    public func cutHash(_ chunk: UnsafeRawBufferPointer) -> UInt64? {
+        guard chunk.count >= 64 else { return nil }
+        var fp: UInt64 = 0
+        gear.withUnsafeBufferPointer { g in
+            for b in UnsafeRawBufferPointer(rebasing: chunk[(chunk.count - 64)...]) { fp = (fp << 1) &+ g[Int(b)] }
+        }
+        return fp & maskLarge == 0 ? fp : nil
     }
 }
 

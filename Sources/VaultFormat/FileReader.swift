@@ -12,31 +12,38 @@ public struct FileReader {
     /// Calls `sink` with each verified chunk in order. Throws `.corrupt` naming the file and
     /// the chunk on any mismatch; `sink` may have received earlier chunks by then.
     ///
-    /// A second thread fetches, decompresses and verifies up to four chunks ahead while this
-    /// one hashes the whole file and hands chunks to `sink`, so reading, decoding and writing
-    /// overlap. Memory stays bounded by those few chunks.
+    /// Worker threads (two, or one on a single core) fetch, decode (through delta chains) and
+    /// verify chunks ahead, chunk i on worker i mod n, each into its own small queue, while this
+    /// thread takes them back in order, hashes the whole file and hands chunks to `sink`: reading,
+    /// decoding and writing overlap, and memory stays bounded by those few chunks.
     public func read(_ file: FileEntry, decompressor: Decompressor = Decompressor(),
                      sink: (Data) throws -> Void) throws {
-        let ahead = BlockingQueue<Result<Data, VaultError>>(capacity: 4)
+        let workers = file.chunks.count > 1 && ProcessInfo.processInfo.activeProcessorCount > 1 ? 2 : 1
+        let queues = (0..<workers).map { _ in BlockingQueue<Result<Data, VaultError>>(capacity: 2) }
         let storage = self.storage
-        let producer = Thread {
-            let bases = BaseCache(storage: storage, decompressor: decompressor)
-            for (index, ref) in file.chunks.enumerated() {
-                let r = Result { try Self.fetch(storage, file: file, index: index, ref: ref, decompressor: decompressor, bases: bases) }
-                    .mapError { $0 as? VaultError ?? VaultError(.io, "\(file.path): \($0)") }
-                guard ahead.put(r) else { return }
-                if case .failure = r { break }
+        for w in 0..<workers {
+            let ahead = queues[w]
+            let dec = w == 0 ? decompressor : Decompressor()
+            let producer = Thread {
+                let bases = BaseCache(storage: storage, decompressor: dec)
+                for index in stride(from: w, to: file.chunks.count, by: workers) {
+                    let ref = file.chunks[index]
+                    let r = Result { try Self.fetch(storage, file: file, index: index, ref: ref, decompressor: dec, bases: bases) }
+                        .mapError { $0 as? VaultError ?? VaultError(.io, "\(file.path): \($0)") }
+                    guard ahead.put(r) else { return }
+                    if case .failure = r { break }
+                }
+                ahead.close()
             }
-            ahead.close()
+            producer.stackSize = 1 << 20
+            producer.start()
         }
-        producer.stackSize = 1 << 20
-        producer.start()
-        defer { ahead.close() }   // on an error below, wake and stop the producer
+        defer { for q in queues { q.close() } }   // on an error below, wake and stop the workers
 
         var hash = SHA256()
         var total: Int64 = 0
-        for _ in file.chunks {
-            guard let next = ahead.take() else { break }
+        for index in file.chunks.indices {
+            guard let next = queues[index % workers].take() else { break }
             let plain = try next.get()
             plain.withUnsafeBytes { hash.update(bufferPointer: $0) }
             total += Int64(plain.count)
@@ -44,15 +51,25 @@ public struct FileReader {
         }
         let digest = Hex.encode(hash.finalize())
         guard total == file.size, digest == file.sha256 else {
+            // Chunks are checked one by one only now, to name the damaged one (if the manifest's
+            // chunk list is intact, one is).
+            let bases = BaseCache(storage: storage, decompressor: decompressor)
+            for (index, ref) in file.chunks.enumerated() {
+                _ = try Self.fetch(storage, file: file, index: index, ref: ref, decompressor: decompressor, bases: bases, verify: true)
+            }
             throw VaultError(.corrupt,
                 "\(file.path): the restored bytes (\(total) bytes, sha256 \(digest)) do not match the manifest (\(file.size) bytes, sha256 \(file.sha256)).",
                 location: file.path)
         }
     }
 
-    /// One chunk, fetched, decoded and checked against its id.
+    /// One chunk, fetched and decoded. With `verify`, checked against its id; the links of its
+    /// delta chain are decoded unverified (the chunk's own SHA-256 covers them), and when the
+    /// chunk fails its check, the chain is decoded again link by link, verified, to name the
+    /// broken link. Without (`read`, whose whole-file SHA-256 covers every chunk), only the
+    /// lengths are checked on the way.
     static func fetch(_ storage: any Storage, file: FileEntry, index: Int, ref: ChunkRef, decompressor: Decompressor,
-                      bases: BaseCache) throws -> Data {
+                      bases: BaseCache, verify: Bool = false) throws -> Data {
         let object: Data
         do { object = try storage.get(ChunkCodec.key(for: ref.id)) }
         catch let e as VaultError where e.code == .objectMissing {
@@ -60,38 +77,65 @@ public struct FileReader {
                 "\(file.path): chunk \(index + 1) of \(file.chunks.count) (\(ref.id)) is missing from the vault; this file cannot be restored from this vault.",
                 cause: e.message, location: ChunkCodec.key(for: ref.id))
         }
-        do { return try ChunkCodec.decode(object, id: ref.id, expectedSize: ref.size, decompressor: decompressor, base: bases.plaintext) }
-        catch var e as VaultError {
+        do {
+            do { return try ChunkCodec.decode(object, id: ref.id, expectedSize: ref.size, decompressor: decompressor,
+                                              base: { try bases.plaintext($0, verify: false) }, verify: verify) }
+            catch let e as VaultError where e.code == .corrupt {
+                guard verify, let baseId = ChunkCodec.baseId(of: object) else { throw e }
+                _ = try bases.plaintext(baseId, verify: true, cached: false)   // names a broken link, if any
+                throw e
+            }
+        } catch var e as VaultError {
             e.message = "\(file.path): chunk \(index + 1) of \(file.chunks.count): " + e.message
             throw e
         }
     }
 }
 
-/// The plaintext of base chunks (full chunks that delta chunks were compressed against),
-/// verified, with the most recent few kept: neighbouring chunks usually share bases.
+/// The plaintext of base chunks (chunks that delta chunks were compressed against), with the
+/// most recent few kept: neighbouring chunks often share bases. A base that is itself a delta
+/// is decoded on top of its own base, recursively down to the full chunk at the chain's root.
 public final class BaseCache: @unchecked Sendable {
     let storage: any Storage
     let decompressor: Decompressor
-    private var recent: [(String, Data)] = []
+    private var recent: [(id: String, plain: Data, verified: Bool)] = []
+    /// Deeper than any chain a backup writes (`VaultConfig.deltaDepth` is at most 64): a chain
+    /// longer than this is damage (or a loop), not data.
+    static let maxChain = 256
 
     public init(storage: any Storage, decompressor: Decompressor = Decompressor()) {
         self.storage = storage
         self.decompressor = decompressor
     }
 
-    /// The verified plaintext of chunk `id`, which must be a full chunk (a base is never itself
-    /// a delta: chains are one level deep).
-    public func plaintext(_ id: String) throws -> Data {
-        if let hit = recent.first(where: { $0.0 == id }) { return hit.1 }
+    /// The plaintext of chunk `id`, decoded through its chain. `verify` checks its SHA-256 (and,
+    /// with `cached: false`, that of every link below it, so the first broken one is named).
+    public func plaintext(_ id: String, verify: Bool = true, cached: Bool = true) throws -> Data {
+        try decode(id, verify: verify, cached: cached, level: 0)
+    }
+
+    private func decode(_ id: String, verify: Bool, cached: Bool, level: Int) throws -> Data {
+        if cached, let i = recent.firstIndex(where: { $0.id == id }), recent[i].verified || !verify {
+            let hit = recent.remove(at: i)
+            recent.insert(hit, at: 0)
+            return hit.plain
+        }
+        guard level < Self.maxChain else {
+            throw VaultError(.corrupt, "chunk \(id) is more than \(Self.maxChain) delta steps from a full chunk: its chain is damaged or loops",
+                             location: ChunkCodec.key(for: id))
+        }
         let object: Data
         do { object = try storage.get(ChunkCodec.key(for: id)) }
         catch let e as VaultError where e.code == .objectMissing {
             throw VaultError(.corrupt, "base chunk \(id) is missing from the vault", cause: e.message, location: ChunkCodec.key(for: id))
         }
-        let plain = try ChunkCodec.decode(object, id: id, expectedSize: nil, decompressor: decompressor)
-        recent.insert((id, plain), at: 0)
-        if recent.count > 3 { recent.removeLast() }
+        let plain = try ChunkCodec.decode(object, id: id, expectedSize: nil, decompressor: decompressor,
+                                          base: { try self.decode($0, verify: !cached, cached: cached, level: level + 1) },
+                                          verify: verify)
+        if cached {
+            recent.insert((id, plain, verify), at: 0)
+            if recent.count > 4 { recent.removeLast() }
+        }
         return plain
     }
 }

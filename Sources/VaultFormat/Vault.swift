@@ -19,6 +19,13 @@ public struct VaultConfig: Codable, Equatable, Sendable {
     /// Whether backups store changed chunks as deltas against the previous point's chunks
     /// (nil: yes). Readers always understand delta chunks.
     public var delta: Bool?
+    /// Longest delta chain a backup writes: a chunk is stored as a delta against the previous
+    /// point's chunk, which may itself be a delta, up to this many steps from a full chunk
+    /// (nil: `defaultDeltaDepth`). Restore time of a chunk grows with its depth; bytes stored per
+    /// point shrink with it (see vault/FORMAT.md § Delta chunks).
+    public var deltaDepth: Int?
+    public static let defaultDeltaDepth = 16
+    public static let deltaDepthRange = 1...64
 
     public struct CompressionParams: Codable, Equatable, Sendable {
         public var codec: String
@@ -33,7 +40,7 @@ public struct Vault: Sendable {
     public static let configKey = "vault.json"
 
     /// Creates a new vault. Refuses an existing vault and a non-empty non-vault location.
-    public static func create(storage: any Storage, now: Date = Date()) throws -> Vault {
+    public static func create(storage: any Storage, now: Date = Date(), deltaDepth: Int? = nil) throws -> Vault {
         let storage = LockingStorage.wrap(storage)   // S3 Object Lock (ObjectLock.swift); others unchanged
         if try storage.exists(configKey) {
             throw VaultError(.vaultExists, "\(storage.location) is already a pgvault vault; nothing was changed.",
@@ -47,7 +54,8 @@ public struct Vault: Sendable {
         let config = VaultConfig(format: VaultConfig.currentFormat, kind: "pgvault-vault",
                                  id: "vault-" + Identifier.randomHex(8), createdAt: Timestamp.millis(now),
                                  createdBy: "pgvault \(pgVaultVersion)", chunker: .v1,
-                                 compression: .init(codec: "zstd", level: 1))
+                                 compression: .init(codec: "zstd", level: 1),
+                                 deltaDepth: deltaDepth ?? VaultConfig.defaultDeltaDepth)
         try storage.put(configKey, try VaultJSON.encode(config), mode: .createOnly)
         try AuditLog(storage: storage).append(operation: "vault.init", target: "vault",
                                               details: ["id": config.id, "format": "\(config.format)"], now: now)

@@ -1,0 +1,200 @@
+import Foundation
+import Testing
+import VaultCore
+import VaultFormat
+import VaultStorage
+
+/// Weekly versions of a dump-like file: each one the previous with one byte in 4,000 changed
+/// (seeded), the way a lightly churned table dumps from one week to the next.
+private func weeklyVersions(_ count: Int, size: Int = 400_000) -> [[UInt8]] {
+    var v = dumpLike(size, seed: 7)
+    var out = [v]
+    var s: UInt64 = 99
+    for _ in 1..<count {
+        for _ in 0..<(size / 4000) {
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            let i = Int(s >> 20) % size
+            v[i] = UInt8(truncatingIfNeeded: s >> 40) | 0x40
+        }
+        out.append(v)
+    }
+    return out
+}
+
+/// Backs up `versions` one after the other, each against the previous one's entry (as a backup
+/// does with the previous point of the same database); returns the entries and the bytes each
+/// version added to the vault.
+private func writeChain(_ versions: [[UInt8]], storage: any Storage, maxDepth: Int) throws -> [(FileEntry, Int64)] {
+    var out: [(FileEntry, Int64)] = []
+    var previous: FileEntry?
+    for bytes in versions {
+        let store = ChunkStore(storage: storage, maxDepth: maxDepth)
+        if let previous { store.learn(previous.chunks) }
+        let w = FileWriter(store: store, chunker: Chunker(small), compressor: Compressor(level: 1))
+        w.delta = previous.map { DeltaSource(previous: $0, storage: storage) }
+        try w.append(Data(bytes))
+        let r = try w.finish()
+        let entry = FileEntry(path: "db.dump", kind: .dump, database: "db", size: r.size, sha256: r.sha256, chunks: r.chunks)
+        out.append((entry, w.storedBytes))
+        previous = entry
+    }
+    return out
+}
+
+private func readBack(_ file: FileEntry, _ storage: any Storage) throws -> [UInt8] {
+    var out = Data()
+    try FileReader(storage: storage).read(file) { out.append($0) }
+    return Array(out)
+}
+
+/// The chain of a chunk as the objects' headers tell it (base first, down to a full chunk).
+private func headerChain(_ id: String, _ storage: any Storage) throws -> [String] {
+    var chain: [String] = []
+    var next = ChunkCodec.baseId(of: try storage.get(ChunkCodec.key(for: id)))
+    while let b = next {
+        chain.append(b)
+        next = ChunkCodec.baseId(of: try storage.get(ChunkCodec.key(for: b)))
+    }
+    return chain
+}
+
+@Suite("Delta chains")
+struct DeltaChainTests {
+    @Test func chainsGrowOnePointAtATimeUpToTheDepthLimitThenRestartAtTheRoot() throws {
+        let storage = MemoryStorage()
+        let versions = weeklyVersions(7)
+        let written = try writeChain(versions, storage: storage, maxDepth: 3)
+        for (i, (entry, _)) in written.enumerated() {
+            #expect(try readBack(entry, storage) == versions[i], "version \(i + 1) reads back byte for byte")
+            for c in entry.chunks {
+                #expect(c.depth <= 3, "no chain is longer than the limit")
+                #expect(try headerChain(c.id, storage) == c.bases, "the manifest records the chain the objects hold")
+            }
+        }
+        let depths = written.map { Set($0.0.chunks.map(\.depth)) }
+        #expect(depths[0] == [0], "the first version is stored whole")
+        #expect(depths[3].contains(3), "version 4 has chunks three steps deep: \(depths[3])")
+        // Version 5 would make depth 4: those chunks are encoded against their chain's root.
+        #expect(depths[4].contains(1) && !depths[4].contains(4), "version 5 restarts chains at depth 1: \(depths[4])")
+    }
+
+    @Test func deepChainsStoreOnlyEachWeeksChangeNotTheDriftSinceTheFullChunk() throws {
+        let versions = weeklyVersions(6)
+        let deep = try writeChain(versions, storage: MemoryStorage(), maxDepth: 16).map(\.1)
+        let flat = try writeChain(versions, storage: MemoryStorage(), maxDepth: 1).map(\.1)
+        #expect(deep[0] == flat[0])
+        // One level deep, week 6 is encoded against week 1 (five weeks of drift); with chains,
+        // against week 5 (one week).
+        #expect(deep[5] * 2 < flat[5], "week 6 adds \(deep[5]) bytes with chains, \(flat[5]) one level deep")
+        #expect(deep.dropFirst().reduce(0, +) < flat.dropFirst().reduce(0, +))
+    }
+
+    @Test func aBrokenOrMissingLinkInTheMiddleOfAChainIsNamed() throws {
+        let storage = MemoryStorage()
+        let versions = weeklyVersions(4)
+        let written = try writeChain(versions, storage: storage, maxDepth: 16)
+        let last = written[3].0
+        let deep = try #require(last.chunks.first { $0.depth >= 2 }, "week 4 has a chunk at least two steps deep")
+        let middle = deep.bases[0]   // a delta itself, with a base of its own
+        #expect(deep.bases.count >= 2)
+
+        storage.tamper(ChunkCodec.key(for: middle)) { $0[$0.count - 2] ^= 0x55 }
+        #expect {
+            _ = try readBack(last, storage)
+        } throws: { e in
+            let m = (e as? VaultError)?.message ?? ""
+            return (e as? VaultError)?.code == .corrupt && m.contains(middle) && m.contains("db.dump")
+        }
+        try storage.delete(ChunkCodec.key(for: middle))
+        #expect {
+            _ = try readBack(last, storage)
+        } throws: { e in
+            let m = (e as? VaultError)?.message ?? ""
+            return m.contains("base chunk \(middle) is missing") && (e as? VaultError)?.location == ChunkCodec.key(for: middle)
+        }
+    }
+
+    @Test func purgingTheEarlierPointsKeepsEveryLinkTheNewestPointNeeds() throws {
+        let storage = MemoryStorage()
+        let vault = try Vault.create(storage: storage)
+        let t0 = Date(timeIntervalSince1970: 1_780_000_000)
+        let versions = weeklyVersions(4)
+        let written = try writeChain(versions, storage: storage, maxDepth: 16)
+        var ids: [String] = []
+        for (i, (entry, _)) in written.enumerated() {
+            let started = t0.addingTimeInterval(Double(i) * 7 * 86400)
+            let m = Manifest(id: Identifier.make(at: started), vaultId: vault.config.id, jobId: "backup-test",
+                             server: ServerInfo(name: "srv", host: nil, port: nil, version: "15.4", versionNum: 150004),
+                             pgDumpVersion: "15.4", pgVaultVersion: pgVaultVersion, startedAt: started,
+                             finishedAt: started.addingTimeInterval(1), status: .ok, limits: Limits(), databases: [],
+                             files: [entry], stats: PointStats())
+            try vault.commit(m)
+            ids.append(m.id)
+        }
+        let now = t0.addingTimeInterval(4 * 7 * 86400)
+        for id in ids.dropLast() { _ = try VaultControl(vault: vault, now: now).delete(id, reason: "test") }
+        let report = try VaultControl(vault: vault, now: now.addingTimeInterval(200 * 86400)).purge(dryRun: false, grace: 0)
+        #expect(report.purged.count == 3)
+        #expect(report.chunksRemoved > 0, "chunks only the purged points used are gone")
+        #expect(try readBack(written[3].0, storage) == versions[3], "the newest point still reads back through its chains")
+    }
+}
+
+@Suite("Aligned chunking")
+struct AlignedChunkingTests {
+    /// Cuts `data` with `chunker`, aligned to `align` when given; returns the chunk lengths.
+    private func lengths(_ data: [UInt8], _ chunker: Chunker, align: Set<UInt64>? = nil) -> [Int] {
+        var out: [Int] = []
+        var pos = 0
+        data.withUnsafeBytes { raw in
+            while pos < raw.count {
+                let len = chunker.cut(UnsafeRawBufferPointer(rebasing: raw[pos..<min(raw.count, pos + chunker.params.maxSize)]), align: align)
+                out.append(len)
+                pos += len
+            }
+        }
+        return out
+    }
+
+    @Test func theNextPointIsCutWhereThePreviousOneWasWhateverMovedInBetween() throws {
+        let chunker = Chunker(small)
+        let old = dumpLike(600_000, seed: 3)
+        // Delete a few hundred bytes here and there (rows deleted): the content between old
+        // boundaries shrinks, which moves boundaries between the chunker's size zones.
+        var new: [UInt8] = []
+        var s: UInt64 = 5
+        var i = 0
+        while i < old.count {
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            let keep = 3000 + Int(s >> 52)
+            new += old[i..<min(old.count, i + keep)]
+            i += keep + Int((s >> 40) & 0x1ff)
+        }
+        let oldLengths = lengths(old, chunker)
+        var cuts = Set<UInt64>()
+        var pos = 0
+        old.withUnsafeBytes { raw in
+            for l in oldLengths {
+                if let h = chunker.cutHash(UnsafeRawBufferPointer(rebasing: raw[pos..<(pos + l)])) { cuts.insert(h) }
+                pos += l
+            }
+        }
+        #expect(cuts.count >= oldLengths.count - 2, "every content-defined end has a cut hash")
+        // The 64 bytes before every cut of the old file: an aligned cut of the new file must end
+        // with one of them (it is the same content boundary).
+        var oldEnds = Set<[UInt8]>()
+        pos = 0
+        for l in oldLengths { pos += l; if pos >= 64 { oldEnds.insert(Array(old[(pos - 64)..<pos])) } }
+        func shared(_ ls: [Int]) -> Int {
+            var p = 0, n = 0
+            for l in ls.dropLast() { p += l; if oldEnds.contains(Array(new[(p - 64)..<p])) { n += 1 } }
+            return n
+        }
+        let aligned = lengths(new, chunker, align: cuts)
+        let plain = lengths(new, chunker)
+        #expect(aligned.reduce(0, +) == new.count && plain.reduce(0, +) == new.count)
+        #expect(shared(aligned) >= aligned.count - 3, "aligned: \(shared(aligned)) of \(aligned.count) cuts are old boundaries")
+        #expect(shared(aligned) > shared(plain), "aligned \(shared(aligned)), plain \(shared(plain))")
+        #expect(aligned.allSatisfy { $0 <= chunker.params.maxSize })
+    }
+}
