@@ -9,9 +9,13 @@ public struct ChunkRef: Codable, Equatable, Sendable {
     /// For a delta-encoded chunk: the id of the chunk it was compressed against (which must
     /// then be kept, locked and copied with it). Nil for a full chunk (format 2).
     public var base: String?
-    /// When `base` is itself a delta: the rest of the chain, `base`'s base first, down to the
-    /// full chunk at its root. Nil when `base` is a full chunk (then the chain is one level).
+    /// Every other chunk needed to read this one when `base` is itself a delta, or when the
+    /// chunk is a delta against several chunks (codec 3): `base`'s base first, and so on down to
+    /// the full chunks at the roots. Nil when `base` alone is enough.
     public var chain: [String]?
+    /// Delta steps from this chunk to the farthest full chunk below it, when that is not simply
+    /// 1 + `chain.count` (a delta against several chunks). Nil otherwise.
+    public var levels: Int?
     /// Hex of the chunk's first 16 plaintext bytes: the next backup of the same database finds
     /// the chunk to delta-encode against by it (format 2).
     public var head: String?
@@ -28,11 +32,17 @@ public struct ChunkRef: Codable, Equatable, Sendable {
         self.id = id; self.size = size; self.base = base; self.head = head; self.sketch = sketch; self.cut = cut
         self.chain = base == nil || chain?.isEmpty == true ? nil : chain
     }
+
+    public init(id: String, size: Int, bases: [String], depth: Int, head: String?, sketch: String?, cut: String?) {
+        self.init(id: id, size: size, base: bases.first, chain: Array(bases.dropFirst()), head: head, sketch: sketch, cut: cut)
+        if !bases.isEmpty && depth != bases.count { levels = depth }
+    }
     /// Every chunk below this one: its base, then the base's base, down to the root (empty for
     /// a full chunk).
     public var bases: [String] { base.map { [$0] + (chain ?? []) } ?? [] }
-    /// How many delta steps separate this chunk from a full one (0: it is full).
-    public var depth: Int { bases.count }
+    /// How many delta steps separate this chunk from the farthest full chunk below it (0: it
+    /// is full).
+    public var depth: Int { levels ?? bases.count }
     /// The chunk ids this chunk needs to be read: itself and every chunk of its chain.
     public var objectIds: [String] { [id] + bases }
 }

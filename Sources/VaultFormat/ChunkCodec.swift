@@ -10,7 +10,9 @@ import VaultCore
 ///     4      1     header version (1)
 ///     5      1     codec: 0 = stored as is, 1 = zstd frame, 2 = delta: a 32-byte base chunk
 ///                  id (binary SHA-256) then a zstd frame compressed with the base chunk's
-///                  plaintext as reference prefix (`ZSTD_CCtx_refPrefix`)
+///                  plaintext as reference prefix (`ZSTD_CCtx_refPrefix`); 3 = delta against
+///                  several bases: a count byte n (2...4), n 32-byte base ids, then a zstd
+///                  frame whose reference prefix is the bases' plaintexts concatenated in order
 ///     6      2     reserved, zero
 ///     8      4     plaintext length, unsigned little-endian
 ///     12     ...   payload
@@ -20,13 +22,32 @@ public enum ChunkCodec {
     public static let magic: [UInt8] = Array("PGVC".utf8)
     public static let headerSize = 12
 
-    public enum Codec: UInt8, Sendable { case stored = 0, zstd = 1, delta = 2 }
+    public enum Codec: UInt8, Sendable { case stored = 0, zstd = 1, delta = 2, multiDelta = 3 }
+    public static let maxBases = 4
 
-    /// The base chunk id of a delta object, nil for a full chunk (reads the header only).
-    public static func baseId(of object: Data) -> String? {
-        guard object.count >= headerSize + 32, object[object.startIndex + 5] == Codec.delta.rawValue else { return nil }
-        return Hex.encode(object.dropFirst(headerSize).prefix(32))
+    /// The base chunk ids of a delta object, empty for a full chunk (reads the header only);
+    /// nil when a delta header is cut short.
+    public static func baseIds(of object: Data) -> [String]? {
+        guard object.count >= headerSize + 1 else { return object.count >= headerSize ? [] : nil }
+        let s = object.startIndex
+        switch object[s + 5] {
+        case Codec.delta.rawValue:
+            guard object.count >= headerSize + 32 else { return nil }
+            return [Hex.encode(object[(s + headerSize)..<(s + headerSize + 32)])]
+        case Codec.multiDelta.rawValue:
+            let n = Int(object[s + headerSize])
+            guard (2...maxBases).contains(n), object.count >= headerSize + 1 + 32 * n else { return nil }
+            return (0..<n).map { i in
+                let from = s + headerSize + 1 + 32 * i
+                return Hex.encode(object[from..<(from + 32)])
+            }
+        default:
+            return []
+        }
     }
+
+    /// Bytes before the zstd frame of a delta object.
+    static func deltaPrefixSize(bases: Int) -> Int { bases == 1 ? 32 : 1 + 32 * bases }
 
     public static func key(for id: String) -> String {
         "chunks/\(id.prefix(2))/\(id)"
@@ -65,17 +86,21 @@ public enum ChunkCodec {
         case .zstd?:
             do { plain = try decompressor.decompress(payload, length: length) }
             catch { throw corrupt("zstd: \(error)") }
-        case .delta?:
-            guard let baseId = baseId(of: object) else { throw corrupt("delta header is cut short") }
-            guard let base else { throw corrupt("it is a delta against chunk \(baseId) and no base was given") }
-            let reference: Data
-            do { reference = try base(baseId) }
-            catch let e as VaultError {
-                throw VaultError(.corrupt, "chunk \(id) is stored as a delta against chunk \(baseId), which cannot be read: \(e.message)",
-                                 cause: e.cause, location: key(for: baseId))
+        case .delta?, .multiDelta?:
+            guard let baseIds = baseIds(of: object), !baseIds.isEmpty else { throw corrupt("delta header is cut short") }
+            guard let base else { throw corrupt("it is a delta against chunk \(baseIds.joined(separator: " + ")) and no base was given") }
+            var reference = Data()
+            for baseId in baseIds {
+                do {
+                    let plain = try base(baseId)
+                    if baseIds.count == 1 { reference = plain } else { reference.append(plain) }
+                } catch let e as VaultError {
+                    throw VaultError(.corrupt, "chunk \(id) is stored as a delta against chunk \(baseId), which cannot be read: \(e.message)",
+                                     cause: e.cause, location: e.location ?? key(for: baseId))
+                }
             }
-            do { plain = try decompressor.decompress(payload.dropFirst(32), length: length, prefix: reference) }
-            catch { throw corrupt("zstd delta against \(baseId): \(error)") }
+            do { plain = try decompressor.decompress(payload.dropFirst(deltaPrefixSize(bases: baseIds.count)), length: length, prefix: reference) }
+            catch { throw corrupt("zstd delta against \(baseIds.joined(separator: " + ")): \(error)") }
         case nil:
             throw corrupt("unknown codec \(h[5])")
         }
@@ -102,14 +127,18 @@ public final class Compressor: @unchecked Sendable {
     }
     deinit { ZSTD_freeCCtx(cctx) }
 
-    /// Encodes a chunk as a delta against `base` (another chunk's plaintext, id `baseId`):
-    /// zstd with the base as reference prefix. Returns nil unless it is smaller than `limit`.
-    public func encodeDelta(_ plain: UnsafeRawBufferPointer, base: Data, baseId: String, limit: Int) -> Data? {
+    /// Encodes a chunk as a delta against `base` (the plaintexts of the chunks `baseIds`,
+    /// concatenated in that order): zstd with the bases as reference prefix. Returns nil unless
+    /// it is smaller than `limit`.
+    public func encodeDelta(_ plain: UnsafeRawBufferPointer, base: Data, baseIds: [String], limit: Int) -> Data? {
+        guard (1...ChunkCodec.maxBases).contains(baseIds.count) else { return nil }
         let bound = ZSTD_compressBound(plain.count)
         if out.count < bound { out = [UInt8](repeating: 0, count: bound) }
-        // The match window spans base + chunk, and long-distance matching finds the base's
+        // The match window spans bases + chunk, and long-distance matching finds the bases'
         // content although it lies a whole chunk back (what `zstd --patch-from` does).
-        ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, 24)
+        var windowLog: Int32 = 24
+        while windowLog < 27 && (1 << windowLog) < base.count + plain.count { windowLog += 1 }
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, windowLog)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_enableLongDistanceMatching, 1)
         defer {
             ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, 0)
@@ -121,10 +150,14 @@ public final class Compressor: @unchecked Sendable {
                 ZSTD_compress2(cctx, o.baseAddress, o.count, plain.baseAddress, plain.count)
             }
         }
-        guard ZSTD_isError(n) == 0, ChunkCodec.headerSize + 32 + n < limit, let raw = Hex.decode(baseId), raw.count == 32 else { return nil }
-        var data = Data(capacity: ChunkCodec.headerSize + 32 + n)
-        data.append(contentsOf: ChunkCodec.header(codec: .delta, length: plain.count))
-        data.append(contentsOf: raw)
+        let prefix = ChunkCodec.deltaPrefixSize(bases: baseIds.count)
+        let raws = baseIds.compactMap { Hex.decode($0) }
+        guard ZSTD_isError(n) == 0, ChunkCodec.headerSize + prefix + n < limit, raws.count == baseIds.count,
+              raws.allSatisfy({ $0.count == 32 }) else { return nil }
+        var data = Data(capacity: ChunkCodec.headerSize + prefix + n)
+        data.append(contentsOf: ChunkCodec.header(codec: baseIds.count == 1 ? .delta : .multiDelta, length: plain.count))
+        if baseIds.count > 1 { data.append(UInt8(baseIds.count)) }
+        for r in raws { data.append(contentsOf: r) }
         out.withUnsafeBytes { data.append(contentsOf: $0.prefix(n)) }
         return data
     }

@@ -9,8 +9,9 @@ public final class ChunkStore: @unchecked Sendable {
     /// Longest delta chain a new chunk may get (`VaultConfig.deltaDepth`).
     public let maxDepth: Int
     private let lock = NSLock()
-    /// Chunks known to be in the vault, with their chains (`ChunkRef.bases`; empty: full).
-    private var known: [String: [String]] = [:]
+    /// Chunks known to be in the vault: every chunk each needs (`ChunkRef.bases`; empty: a full
+    /// chunk) and its depth.
+    private var known: [String: (bases: [String], depth: Int)] = [:]
     /// Chunks whose lock this backup already extended to the point's retain-until.
     private var extended: Set<String> = []
 
@@ -22,32 +23,34 @@ public final class ChunkStore: @unchecked Sendable {
     public struct Result: Sendable {
         public var storedBytes: Int64
         public var isNew: Bool
-        /// The chunk's chain when it is (or already was) stored as a delta: its base first,
-        /// down to the full chunk at the root. Empty for a full chunk.
+        /// Every chunk needed to read this one when it is (or already was) stored as a delta:
+        /// its bases first, down to the full chunks at the roots. Empty for a full chunk.
         public var bases: [String]
+        public var depth: Int
     }
 
     /// Tells the store what it can take for granted about chunks an earlier point wrote (saves
     /// reading them to learn their chains).
     public func learn(_ refs: [ChunkRef]) {
         lock.lock(); defer { lock.unlock() }
-        for r in refs where known[r.id] == nil { known[r.id] = r.bases }
+        for r in refs where known[r.id] == nil { known[r.id] = (r.bases, r.depth) }
     }
 
-    /// Stores one chunk unless the vault already has it. With `delta` (the chunk of the previous
-    /// point that this one most likely evolved from, and a cache that decodes chunks), a new
-    /// chunk is stored as a zstd delta against that chunk when that is under four fifths of the size
-    /// of storing it whole. Chains grow by one step per point up to `maxDepth`; a chunk whose
-    /// candidate base is already `maxDepth` deep is encoded against the root of that chain
-    /// instead (depth 1 again), so no chain ever gets longer and no point pays for a full copy.
+    /// Stores one chunk unless the vault already has it. With `delta` (the chunks of the
+    /// previous point that this one most likely evolved from, usually one, two when this chunk
+    /// spans two old ones, and a cache that decodes chunks), a new chunk is stored as a zstd
+    /// delta against them when that is under four fifths of the size of storing it whole.
+    /// Chains grow by one step per point up to `maxDepth`; a chunk whose base is already
+    /// `maxDepth` deep is encoded against the root of the first candidate's chain instead
+    /// (depth 1 again), so no chain ever gets longer and no point pays for a full copy.
     public func store(id: String, plain: UnsafeRawBufferPointer, compressor: Compressor,
-                      delta: (candidate: ChunkRef, bases: BaseCache)? = nil) throws -> Result {
+                      delta: (candidates: [ChunkRef], bases: BaseCache)? = nil) throws -> Result {
         lock.lock()
         let seen = known[id]
         lock.unlock()
         if let seen {
-            try extend([id] + seen)   // reused by this point: keep it (and its chain) as long
-            return Result(storedBytes: 0, isNew: false, bases: seen)
+            try extend([id] + seen.bases)   // reused by this point: keep it (and its chain) as long
+            return Result(storedBytes: 0, isNew: false, bases: seen.bases, depth: seen.depth)
         }
         let key = ChunkCodec.key(for: id)
         if let local = storage as? LocalStorage, let size = try local.size(key), size < Int64(ChunkCodec.headerSize) {
@@ -59,19 +62,27 @@ public final class ChunkStore: @unchecked Sendable {
 
         var object = compressor.encode(plain)
         var bases: [String] = []
-        if let delta, delta.candidate.id != id {
-            var target = delta.candidate
-            if target.depth >= maxDepth, let root = target.bases.last {
-                target = ChunkRef(id: root, size: 0)   // the root is a full chunk
+        var depth = 0
+        if let delta, var targets = Optional(delta.candidates.filter { $0.id != id }), !targets.isEmpty {
+            if (targets.map(\.depth).max() ?? 0) >= maxDepth {
+                let first = targets[0]
+                targets = [first.bases.last.map { ChunkRef(id: $0, size: 0) } ?? first]   // a root is a full chunk
+                if targets[0].depth >= maxDepth { targets = [] }
             }
-            let chain = [target.id] + target.bases
-            if !chain.contains(id) {
-                let reference = try delta.bases.plaintext(target.id)
-                if let d = compressor.encodeDelta(plain, base: reference, baseId: target.id, limit: object.count * 4 / 5) {
+            var needed: [String] = []
+            for t in targets { for b in [t.id] + t.bases where !needed.contains(b) { needed.append(b) } }
+            if !targets.isEmpty, !needed.contains(id) {
+                var reference = Data()
+                for t in targets {
+                    let p = try delta.bases.plaintext(t.id)
+                    if targets.count == 1 { reference = p } else { reference.append(p) }
+                }
+                if let d = compressor.encodeDelta(plain, base: reference, baseIds: targets.map(\.id), limit: object.count * 4 / 5) {
                     object = d
-                    bases = chain
-                    // Every chunk of the chain must live (and stay locked) at least as long as this one.
-                    try extend(chain)
+                    bases = needed
+                    depth = 1 + (targets.map(\.depth).max() ?? 0)
+                    // Every chunk it needs must live (and stay locked) at least as long as this one.
+                    try extend(needed)
                 }
             }
         }
@@ -80,24 +91,34 @@ public final class ChunkStore: @unchecked Sendable {
         } catch let e as VaultError where e.code == .objectExists {
             return try reuse(id, key: key)   // another job of this backup (or another backup) stored it first
         }
-        remember(id, bases: bases, extended: true)
-        return Result(storedBytes: Int64(object.count), isNew: true, bases: bases)
+        remember(id, bases: bases, depth: depth, extended: true)
+        return Result(storedBytes: Int64(object.count), isNew: true, bases: bases, depth: depth)
     }
 
-    /// An existing chunk no manifest told us about: learn its chain from the object headers,
-    /// and keep it and its chain as long as this point.
+    /// An existing chunk no manifest told us about: learn what it needs from the object
+    /// headers (breadth first, nearest first), and keep it and all of that as long as this point.
     private func reuse(_ id: String, key: String) throws -> Result {
         var bases: [String] = []
-        var next = ChunkCodec.baseId(of: try storage.get(key))
-        while let b = next, bases.count <= maxDepth * 4 {
-            bases.append(b)
-            lock.lock(); let known = self.known[b]; lock.unlock()
-            if let known { bases += known; break }
-            next = ChunkCodec.baseId(of: try storage.get(ChunkCodec.key(for: b)))
+        var depth = 0
+        var level = ChunkCodec.baseIds(of: try storage.get(key)) ?? []
+        while !level.isEmpty && depth <= BaseCache.maxChain {
+            depth += 1
+            var next: [String] = []
+            for b in level where !bases.contains(b) {
+                bases.append(b)
+                lock.lock(); let k = known[b]; lock.unlock()
+                if let k {
+                    for x in k.bases where !bases.contains(x) { bases.append(x) }
+                    depth = max(depth, depth + k.depth)
+                } else {
+                    next += ChunkCodec.baseIds(of: try storage.get(ChunkCodec.key(for: b))) ?? []
+                }
+            }
+            level = next
         }
         try extend([id] + bases)
-        remember(id, bases: bases, extended: false)
-        return Result(storedBytes: 0, isNew: false, bases: bases)
+        remember(id, bases: bases, depth: depth, extended: false)
+        return Result(storedBytes: 0, isNew: false, bases: bases, depth: depth)
     }
 
     /// Extends the lock of each chunk not yet extended by this backup (S3 Object Lock; a no-op
@@ -110,9 +131,9 @@ public final class ChunkStore: @unchecked Sendable {
         for id in todo { try ObjectLock.extendChunk(storage, key: ChunkCodec.key(for: id)) }
     }
 
-    private func remember(_ id: String, bases: [String], extended isExtended: Bool) {
+    private func remember(_ id: String, bases: [String], depth: Int, extended isExtended: Bool) {
         lock.lock()
-        known[id] = bases
+        known[id] = (bases, depth)
         if isExtended { extended.insert(id) }
         lock.unlock()
     }
@@ -212,8 +233,12 @@ public final class DeltaSource {
         return UnsafeRawBufferPointer(rebasing: chunk[0..<16])
     }
 
-    func candidate(head: String, sketch: String, offset: Int64) -> ChunkRef? {
-        guard !refs.isEmpty else { return nil }
+    /// The old chunks a new chunk of `length` bytes at `offset` is delta-encoded against: the
+    /// best match, and when the new chunk is more than a quarter longer than it (an old boundary
+    /// vanished: a row across it changed, and the new chunk spans two old ones), also the old
+    /// neighbour on the side that shares more sketch values with it.
+    func candidates(head: String, sketch: String, offset: Int64, length: Int) -> [ChunkRef] {
+        guard !refs.isEmpty else { return [] }
         let expected = offset + drift
         func nearest(_ a: Int, _ b: Int) -> Bool { abs(offsets[a] - expected) < abs(offsets[b] - expected) }
         var votes: [Int: Int] = [:]
@@ -224,17 +249,23 @@ public final class DeltaSource {
             if best.count == 1 || top > 1 { chosen = best.min(by: nearest) }
         }
         if chosen == nil, let same = byHead[head] { chosen = same.min(by: nearest) }
-        if let chosen {
-            drift = offsets[chosen] - offset
-            return refs[chosen]
+        if let c = chosen {
+            drift = offsets[c] - offset
+        } else {
+            // The chunk of the previous dump covering the expected offset.
+            var lo = 0, hi = offsets.count - 1
+            while lo < hi {
+                let mid = (lo + hi + 1) / 2
+                if offsets[mid] <= expected { lo = mid } else { hi = mid - 1 }
+            }
+            chosen = lo
         }
-        // The chunk of the previous dump covering the expected offset.
-        var lo = 0, hi = offsets.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if offsets[mid] <= expected { lo = mid } else { hi = mid - 1 }
-        }
-        return refs[lo]
+        guard let c = chosen else { return [] }
+        guard length * 4 > refs[c].size * 5 else { return [refs[c]] }
+        let before = c > 0 ? votes[c - 1, default: 0] : -1
+        let after = c + 1 < refs.count ? votes[c + 1, default: 0] : -1
+        if after < 0 && before < 0 { return [refs[c]] }
+        return after >= before ? [refs[c], refs[c + 1]] : [refs[c - 1], refs[c]]
     }
 }
 
@@ -332,10 +363,10 @@ public final class FileWriter {
         let id = ChunkCodec.sha256Hex(piece)
         let head = Hex.encode(DeltaSource.anchor(piece))
         let sketch = DeltaSource.sketch(piece)
-        var candidate: (candidate: ChunkRef, bases: BaseCache)?
-        if let delta, let ref = delta.candidate(head: head, sketch: sketch, offset: size) { candidate = (ref, delta.bases) }
+        var candidate: (candidates: [ChunkRef], bases: BaseCache)?
+        if let delta { candidate = (delta.candidates(head: head, sketch: sketch, offset: size, length: len), delta.bases) }
         let r = try store.store(id: id, plain: piece, compressor: compressor, delta: candidate)
-        chunks.append(ChunkRef(id: id, size: len, base: r.bases.first, chain: Array(r.bases.dropFirst()), head: head, sketch: sketch,
+        chunks.append(ChunkRef(id: id, size: len, bases: r.bases, depth: r.depth, head: head, sketch: sketch,
                                cut: chunker.cutHash(piece).map { String($0, radix: 16) }))
         size += Int64(len)
         storedBytes += r.storedBytes

@@ -81,8 +81,8 @@ public struct FileReader {
             do { return try ChunkCodec.decode(object, id: ref.id, expectedSize: ref.size, decompressor: decompressor,
                                               base: { try bases.plaintext($0, verify: false) }, verify: verify) }
             catch let e as VaultError where e.code == .corrupt {
-                guard verify, let baseId = ChunkCodec.baseId(of: object) else { throw e }
-                _ = try bases.plaintext(baseId, verify: true, cached: false)   // names a broken link, if any
+                guard verify, let baseIds = ChunkCodec.baseIds(of: object), !baseIds.isEmpty else { throw e }
+                for b in baseIds { _ = try bases.plaintext(b, verify: true, cached: false) }   // names a broken link, if any
                 throw e
             }
         } catch var e as VaultError {

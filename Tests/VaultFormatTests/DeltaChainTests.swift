@@ -47,15 +47,14 @@ private func readBack(_ file: FileEntry, _ storage: any Storage) throws -> [UInt
     return Array(out)
 }
 
-/// The chain of a chunk as the objects' headers tell it (base first, down to a full chunk).
-private func headerChain(_ id: String, _ storage: any Storage) throws -> [String] {
-    var chain: [String] = []
-    var next = ChunkCodec.baseId(of: try storage.get(ChunkCodec.key(for: id)))
-    while let b = next {
-        chain.append(b)
-        next = ChunkCodec.baseId(of: try storage.get(ChunkCodec.key(for: b)))
+/// Every chunk a chunk needs, as the objects' headers tell it (its bases, theirs, and so on).
+private func headerChain(_ id: String, _ storage: any Storage) throws -> Set<String> {
+    var out: Set<String> = []
+    var todo = ChunkCodec.baseIds(of: try storage.get(ChunkCodec.key(for: id))) ?? []
+    while let b = todo.popLast() {
+        if out.insert(b).inserted { todo += ChunkCodec.baseIds(of: try storage.get(ChunkCodec.key(for: b))) ?? [] }
     }
-    return chain
+    return out
 }
 
 @Suite("Delta chains")
@@ -68,7 +67,8 @@ struct DeltaChainTests {
             #expect(try readBack(entry, storage) == versions[i], "version \(i + 1) reads back byte for byte")
             for c in entry.chunks {
                 #expect(c.depth <= 3, "no chain is longer than the limit")
-                #expect(try headerChain(c.id, storage) == c.bases, "the manifest records the chain the objects hold")
+                #expect(try headerChain(c.id, storage) == Set(c.bases), "the manifest records the chain the objects hold")
+                #expect(c.bases.count == Set(c.bases).count)
             }
         }
         let depths = written.map { Set($0.0.chunks.map(\.depth)) }
@@ -120,6 +120,12 @@ struct DeltaChainTests {
         let t0 = Date(timeIntervalSince1970: 1_780_000_000)
         let versions = weeklyVersions(4)
         let written = try writeChain(versions, storage: storage, maxDepth: 16)
+        // A file only the first point has: its chunks are what the purge can remove (every link
+        // of the dump's chains stays, the newest point needs them all).
+        let w = FileWriter(store: ChunkStore(storage: storage), chunker: Chunker(small), compressor: Compressor(level: 1))
+        try w.append(Data(dumpLike(100_000, seed: 77)))
+        let r = try w.finish()
+        let onlyFirst = FileEntry(path: "old.dump", kind: .dump, database: "old", size: r.size, sha256: r.sha256, chunks: r.chunks)
         var ids: [String] = []
         for (i, (entry, _)) in written.enumerated() {
             let started = t0.addingTimeInterval(Double(i) * 7 * 86400)
@@ -127,7 +133,7 @@ struct DeltaChainTests {
                              server: ServerInfo(name: "srv", host: nil, port: nil, version: "15.4", versionNum: 150004),
                              pgDumpVersion: "15.4", pgVaultVersion: pgVaultVersion, startedAt: started,
                              finishedAt: started.addingTimeInterval(1), status: .ok, limits: Limits(), databases: [],
-                             files: [entry], stats: PointStats())
+                             files: i == 0 ? [entry, onlyFirst] : [entry], stats: PointStats())
             try vault.commit(m)
             ids.append(m.id)
         }
@@ -135,7 +141,8 @@ struct DeltaChainTests {
         for id in ids.dropLast() { _ = try VaultControl(vault: vault, now: now).delete(id, reason: "test") }
         let report = try VaultControl(vault: vault, now: now.addingTimeInterval(200 * 86400)).purge(dryRun: false, grace: 0)
         #expect(report.purged.count == 3)
-        #expect(report.chunksRemoved > 0, "chunks only the purged points used are gone")
+        #expect(report.chunksRemoved == onlyFirst.chunks.count, "exactly the chunks only the purged points used are gone")
+        for c in written[3].0.chunks { for id in c.objectIds { #expect(try storage.exists(ChunkCodec.key(for: id))) } }
         #expect(try readBack(written[3].0, storage) == versions[3], "the newest point still reads back through its chains")
     }
 }

@@ -277,9 +277,9 @@ struct DeltaCodecTests {
         let id = changed.withUnsafeBytes { ChunkCodec.sha256Hex($0) }
         let c = Compressor(level: 1)
         let full = changed.withUnsafeBytes { c.encode($0) }
-        let delta = try #require(changed.withUnsafeBytes { c.encodeDelta($0, base: Data(base), baseId: baseId, limit: full.count / 2) })
+        let delta = try #require(changed.withUnsafeBytes { c.encodeDelta($0, base: Data(base), baseIds: [baseId], limit: full.count / 2) })
         #expect(delta.count < full.count / 10, "delta \(delta.count) bytes, full \(full.count)")
-        #expect(ChunkCodec.baseId(of: delta) == baseId)
+        #expect(ChunkCodec.baseIds(of: delta) == [baseId])
         let back = try ChunkCodec.decode(delta, id: id, expectedSize: changed.count, decompressor: Decompressor(), base: { _ in Data(base) })
         #expect(Array(back) == changed)
         // Without its base, or with a wrong one, it does not decode silently.
@@ -287,6 +287,27 @@ struct DeltaCodecTests {
         #expect(throws: VaultError.self) {
             _ = try ChunkCodec.decode(delta, id: id, expectedSize: nil, decompressor: Decompressor(), base: { _ in Data(dumpLike(1_000_000, seed: 42)) })
         }
+        // A chunk that spans two old ones: a delta against both (codec 3), read back with both.
+        let left = dumpLike(300_000, seed: 51), right = dumpLike(300_000, seed: 52)
+        var spanning = Array(left[150_000...]) + Array(right[..<150_000])
+        for i in stride(from: 100, to: spanning.count, by: 9973) { spanning[i] ^= 0x20 }
+        let (lid, rid, sid) = (left.withUnsafeBytes { ChunkCodec.sha256Hex($0) }, right.withUnsafeBytes { ChunkCodec.sha256Hex($0) },
+                               spanning.withUnsafeBytes { ChunkCodec.sha256Hex($0) })
+        let spanFull = spanning.withUnsafeBytes { c.encode($0) }
+        let one = try #require(spanning.withUnsafeBytes { c.encodeDelta($0, base: Data(left), baseIds: [lid], limit: .max) })
+        let two = try #require(spanning.withUnsafeBytes { c.encodeDelta($0, base: Data(left + right), baseIds: [lid, rid], limit: .max) })
+        #expect(two.count * 4 < one.count, "two bases \(two.count) bytes, the left one alone \(one.count), whole \(spanFull.count)")
+        #expect(ChunkCodec.baseIds(of: two) == [lid, rid])
+        let bases = [lid: Data(left), rid: Data(right)]
+        let back2 = try ChunkCodec.decode(two, id: sid, expectedSize: spanning.count, decompressor: Decompressor(), base: { id in
+            guard let b = bases[id] else { throw VaultError(.objectMissing, "no \(id)") }
+            return b
+        })
+        #expect(Array(back2) == spanning)
+        #expect { _ = try ChunkCodec.decode(two, id: sid, expectedSize: nil, decompressor: Decompressor(), base: { id in
+            if id == rid { throw VaultError(.objectMissing, "gone") }
+            return Data(left)
+        }) } throws: { e in ((e as? VaultError)?.message ?? "").contains("delta against chunk \(rid)") }
         // A normal chunk still encodes as before afterwards (the prefix is for one frame only).
         let again = base.withUnsafeBytes { c.encode($0) }
         #expect(try ChunkCodec.decode(again, id: baseId, expectedSize: nil, decompressor: Decompressor()) == Data(base))
