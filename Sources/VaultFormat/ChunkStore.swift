@@ -63,11 +63,17 @@ public final class ChunkStore: @unchecked Sendable {
         var object = compressor.encode(plain)
         var bases: [String] = []
         var depth = 0
-        if let delta, var targets = Optional(delta.candidates.filter { $0.id != id }), !targets.isEmpty {
+        var targets = delta?.candidates.filter { $0.id != id } ?? []
+        if let delta, !targets.isEmpty {
             if (targets.map(\.depth).max() ?? 0) >= maxDepth {
-                let first = targets[0]
-                targets = [first.bases.last.map { ChunkRef(id: $0, size: 0) } ?? first]   // a root is a full chunk
-                if targets[0].depth >= maxDepth { targets = [] }
+                // Against the root of the first candidate's chain, if its header confirms it is
+                // a full chunk; else whole.
+                if let root = targets[0].bases.last,
+                   ChunkCodec.baseIds(of: try storage.get(ChunkCodec.key(for: root)))?.isEmpty == true {
+                    targets = [ChunkRef(id: root, size: 0)]
+                } else {
+                    targets = []
+                }
             }
             var needed: [String] = []
             for t in targets { for b in [t.id] + t.bases where !needed.contains(b) { needed.append(b) } }
@@ -99,19 +105,22 @@ public final class ChunkStore: @unchecked Sendable {
     /// headers (breadth first, nearest first), and keep it and all of that as long as this point.
     private func reuse(_ id: String, key: String) throws -> Result {
         var bases: [String] = []
-        var depth = 0
+        var depth = 0   // the longest path down to a full chunk
         var level = ChunkCodec.baseIds(of: try storage.get(key)) ?? []
-        while !level.isEmpty && depth <= BaseCache.maxChain {
-            depth += 1
+        var distance = 0
+        while !level.isEmpty && distance < BaseCache.maxChain {
+            distance += 1
             var next: [String] = []
             for b in level where !bases.contains(b) {
                 bases.append(b)
                 lock.lock(); let k = known[b]; lock.unlock()
                 if let k {
                     for x in k.bases where !bases.contains(x) { bases.append(x) }
-                    depth = max(depth, depth + k.depth)
+                    depth = max(depth, distance + k.depth)
                 } else {
-                    next += ChunkCodec.baseIds(of: try storage.get(ChunkCodec.key(for: b))) ?? []
+                    let below = ChunkCodec.baseIds(of: try storage.get(ChunkCodec.key(for: b))) ?? []
+                    if below.isEmpty { depth = max(depth, distance) }
+                    next += below
                 }
             }
             level = next
