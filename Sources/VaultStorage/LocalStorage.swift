@@ -27,6 +27,19 @@ public final class LocalStorage: Storage, @unchecked Sendable {
 
     private func path(_ key: String) -> String { root + "/" + key }
 
+    /// The directory that holds `path`: "" for a bare relative name ("v"), "/" for a name
+    /// directly under the filesystem root; trailing and doubled slashes ignored. Written out
+    /// because Foundation's `NSString.deletingLastPathComponent` traps (SIGILL) on a
+    /// one-character path such as the "v" of `pgvault init v` or the "a" of `a/b/v`.
+    static func parentDirectory(_ path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "" }
+        var parent = p[..<slash]
+        while parent.hasSuffix("/") { parent.removeLast() }
+        return parent.isEmpty ? "/" : String(parent)
+    }
+
     /// Creates `root` (and parents) if missing.
     public func createRoot() throws {
         try makeDirectories(root)
@@ -38,7 +51,7 @@ public final class LocalStorage: Storage, @unchecked Sendable {
             if (st.st_mode & S_IFMT) == S_IFDIR { return }
             throw VaultError(.io, "\(dir) exists and is not a directory", location: dir)
         }
-        let parent = (dir as NSString).deletingLastPathComponent
+        let parent = Self.parentDirectory(dir)
         if !parent.isEmpty && parent != dir { try makeDirectories(parent) }
         if mkdir(dir, dirMode) != 0 && errno != EEXIST {
             throw VaultError.posix("mkdir", path: dir, errno: errno)
@@ -48,8 +61,8 @@ public final class LocalStorage: Storage, @unchecked Sendable {
     public func put(_ key: String, _ data: Data, mode: PutMode) throws {
         try StorageKey.validate(key)
         let final = path(key)
-        let dir = (final as NSString).deletingLastPathComponent
-        try makeDirectories(dir)
+        let dir = Self.parentDirectory(final)
+        try makeDirectories(dir.isEmpty ? "." : dir)
         let tmp = dir + "/.tmp-" + Identifier.randomHex(8)
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode == .createOnly ? immutableMode : fileMode)
         guard fd >= 0 else { throw VaultError.posix("create", path: tmp, errno: errno) }
@@ -133,7 +146,7 @@ public final class LocalStorage: Storage, @unchecked Sendable {
         var removed = 0
         guard let e = FileManager.default.enumerator(atPath: root) else { return 0 }
         while let rel = e.nextObject() as? String {
-            guard (rel as NSString).lastPathComponent.hasPrefix(".tmp-") else { continue }
+            guard rel.split(separator: "/").last?.hasPrefix(".tmp-") == true else { continue }
             let full = root + "/" + rel
             var st = stat()
             guard lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
