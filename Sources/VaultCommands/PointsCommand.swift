@@ -49,33 +49,37 @@ struct PointsCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(json: output.json) {
             let vault = try vaultOption.open()
-            let views = try VaultControl(vault: vault).pointViews(summaries: true).filter { v in
-                let m = v.manifest
-                let stateOK = state == "all" || (state == "soft-deleted") == v.state.isSoftDeleted
-                let yearOK = year.map { Output.shortDate(m.startedAt).hasPrefix("\($0)-") } ?? true
-                return stateOK && yearOK && (!held || v.state.isHeld) &&
-                    (server == nil || m.server.name == server) &&
-                    (database == nil || m.databases.contains { $0.name == database && $0.outcome == .ok })
+            let yearPrefix = year.map { "\($0)-" }
+            func selected(_ p: PointSummary) -> Bool {
+                (state == "all" || (state == "soft-deleted") == (p.state == "soft-deleted")) &&
+                    (yearPrefix.map { Output.shortDate(p.startedAt).hasPrefix($0) } ?? true) &&
+                    (!held || p.held) && (server == nil || p.server == server) &&
+                    (database.map { p.databases.contains($0) } ?? true)
             }
             if output.json {
-                // Output.json's bytes, written without JSONEncoder (seconds at 100,000 points).
-                try PointSummary.writeJSONArray(views.lazy.map(PointSummary.init)) { try Output.writeStdout($0) }
+                // Output.json's bytes, written without JSONEncoder (seconds at 100,000 points)
+                // while the points are read, one at a time.
+                let writer = PointSummary.JSONArrayWriter()
+                try VaultControl(vault: vault).forEachPointSummary { p in
+                    if selected(p) { try writer.append(p) { try Output.writeStdout($0) } }
+                }
+                try writer.finish { try Output.writeStdout($0) }
                 try [UInt8(0x0a)].withUnsafeBufferPointer { try Output.writeStdout($0) }
                 return 0
             }
-            if views.isEmpty {
+            var points: [PointSummary] = []
+            try VaultControl(vault: vault).forEachPointSummary { p in if selected(p) { points.append(p) } }
+            if points.isEmpty {
                 Output.stdout("No recovery points\(server.map { " of server \($0)" } ?? "")\(database.map { " with database \($0)" } ?? "") in \(vaultOption.vault ?? "the vault").")
                 return 0
             }
-            let rows = views.map { v -> [String] in
-                let m = v.manifest
-                let dbs = m.databases.filter { $0.outcome == .ok }.count
+            let rows = points.map { p -> [String] in
                 var flags: [String] = []
-                if v.state.isHeld { flags.append("HELD") }
-                if let p = v.state.purgeAfter { flags.append("deleted, purge from \(Output.shortDate(p))") }
-                return [m.id, m.server.name, Output.shortDate(m.startedAt), "\(dbs)/\(m.databases.count)",
-                        ByteSize.format(m.stats.logicalBytes), ByteSize.format(m.stats.storedBytes), m.status.rawValue,
-                        v.retainUntil.map(Output.shortDate) ?? "-", flags.joined(separator: ", ")]
+                if p.held { flags.append("HELD") }
+                if let d = p.purgeAfter { flags.append("deleted, purge from \(Output.shortDate(d))") }
+                return [p.id, p.server, Output.shortDate(p.startedAt), "\(p.databases.count)/\(p.databases.count + p.refusedOrFailed.count)",
+                        ByteSize.format(p.logicalBytes), ByteSize.format(p.storedBytes), p.status,
+                        p.retainUntil.map(Output.shortDate) ?? "-", flags.joined(separator: ", ")]
             }
             Output.stdout(Output.table(["ID", "SERVER", "STARTED", "DBS", "LOGICAL", "STORED", "STATUS", "RETAIN UNTIL", "FLAGS"], rows))
             return 0

@@ -69,6 +69,11 @@ public struct CatalogIndex: Sendable {
     /// none. A pack removed between the listing and the read (a writer superseded it) sends
     /// the reader back to the listing once.
     public func newestPack() -> LoadedPack? {
+        newestPack(CatalogPack.decode).map { LoadedPack(seq: $0.seq, summaries: $0.pack) }
+    }
+
+    /// The newest pack that `decode` accepts and that belongs to this vault (see `newestPack()`).
+    func newestPack<T>(_ decode: (Data) throws -> (vaultId: String, T)) -> (seq: Int, pack: T)? {
         for attempt in 0..<2 {
             guard let listed = try? packs() else { return nil }
             var missing = false
@@ -77,8 +82,8 @@ public struct CatalogIndex: Sendable {
                 do { data = try storage.get(p.key) }
                 catch let e as VaultError where e.code == .objectMissing { missing = true; continue }
                 catch { continue }
-                guard let decoded = try? CatalogPack.decode(data), decoded.vaultId == vault.config.id else { continue }
-                return LoadedPack(seq: p.seq, summaries: decoded.summaries)
+                guard let decoded = try? decode(data), decoded.vaultId == vault.config.id else { continue }
+                return (p.seq, decoded.1)
             }
             if !missing || attempt == 1 { return nil }
         }
@@ -138,6 +143,68 @@ public struct CatalogIndex: Sendable {
         }
         if repack { _ = try? writePack(all, after: pack?.seq) }
         return Self.newestFirst(all)
+    }
+
+    /// Every point as `points --json` lists it (state not applied), newest first, handed to
+    /// `body` one at a time: the same points and order as `summaries()`, but the pack's records
+    /// are decoded one by one straight into `PointSummary` values (nothing else of the
+    /// manifest), so a listing of 100,000 points never holds them all in memory. When more than
+    /// `packThreshold` points are outside the newest pack this is `summaries()` (which writes
+    /// the new pack), converted.
+    public func forEachListed(_ body: (PointSummary) throws -> Void) throws {
+        let listing = Locked<Result<[String], any Error>?>(nil)
+        let loaded = Locked<(seq: Int, pack: CatalogPack.Records)?>(nil)
+        DispatchQueue.concurrentPerform(iterations: 2) { k in
+            if k == 0 { listing.set(Result { try self.vault.pointIds() }) } else { loaded.set(self.newestPack(CatalogPack.records)) }
+        }
+        guard let listed = listing.get() else { throw VaultError(.internalError, "the listing of points/ did not run") }
+        let ids = try listed.get()
+        let pack = loaded.get()?.pack
+        var inPack = [Int](repeating: -1, count: ids.count)
+        if let pack {
+            if pack.descendingIds {
+                var j = 0
+                for (i, id) in ids.enumerated() {
+                    while j < pack.ids.count && pack.ids[j] > id { j += 1 }
+                    if j < pack.ids.count && pack.ids[j] == id { inPack[i] = j; j += 1 }
+                }
+            } else {
+                var position: [String: Int] = [:]
+                for (k, id) in pack.ids.enumerated() { position[id] = k }
+                for (i, id) in ids.enumerated() { inPack[i] = position[id] ?? -1 }
+            }
+        }
+        let outside = ids.indices.filter { inPack[$0] < 0 }
+        if outside.count > packThreshold {
+            for m in try summaries() { try body(PointSummary(summaryOf: m)) }
+            return
+        }
+        let found = Self.parallelMap(outside.count) { k in Result { try self.looseOrManifest(ids[outside[k]]) } }
+        var fromOutside: [Manifest] = []
+        fromOutside.reserveCapacity(outside.count)
+        for r in found {
+            let (m, fromManifest) = try r.get()
+            if fromManifest { writeLoose(m) }
+            fromOutside.append(m)
+        }
+        // Each listed point: its record in the pack (>= 0) or its summary outside (-1 - k).
+        var source = [Int](repeating: 0, count: ids.count)
+        var started = [Date](repeating: Date(timeIntervalSince1970: 0), count: ids.count)
+        var k = 0
+        for i in ids.indices {
+            if inPack[i] >= 0, let pack { source[i] = inPack[i]; started[i] = pack.startedAt[inPack[i]] }
+            else { source[i] = -1 - k; started[i] = fromOutside[k].startedAt; k += 1 }
+        }
+        let reader = pack.map { CatalogPack.RecordReader($0) }
+        func emit(_ i: Int) throws {
+            if source[i] >= 0, let reader { try body(try reader.summary(source[i])) }
+            else { try body(PointSummary(summaryOf: fromOutside[-1 - source[i]])) }
+        }
+        if started.indices.dropFirst().allSatisfy({ started[$0 - 1] >= started[$0] }) {
+            for i in ids.indices { try emit(i) }
+        } else {
+            for i in ids.indices.sorted(by: { started[$0] != started[$1] ? started[$0] > started[$1] : $0 < $1 }) { try emit(i) }
+        }
     }
 
     /// `summaries` (in descending id order) sorted by start time, newest first, ids breaking
@@ -263,9 +330,9 @@ public enum CatalogPack {
         return Data(out[0..<(headerSize + n)])
     }
 
-    /// Decodes a pack; throws on anything that is not a whole, well-formed pack of this
-    /// version (the caller then ignores the pack).
-    public static func decode(_ data: Data) throws -> (vaultId: String, summaries: [Manifest]) {
+    /// The body of a pack: its header checked, the zstd frame decoded to exactly the length
+    /// the header gives.
+    static func decompress(_ data: Data) throws -> [UInt8] {
         let bytes = [UInt8](data)
         guard bytes.count > headerSize, Array(bytes[0..<4]) == magic else { throw Malformed(description: "not a catalog pack") }
         guard bytes[4] == version, bytes[5] == 1, bytes[6] == 0, bytes[7] == 0 else {
@@ -288,6 +355,13 @@ public enum CatalogPack {
         guard ZSTD_isError(n) == 0, n == Int(length), body.count == Int(length) else {
             throw Malformed(description: "zstd frame does not decode to the length")
         }
+        return body
+    }
+
+    /// Decodes a pack; throws on anything that is not a whole, well-formed pack of this
+    /// version (the caller then ignores the pack).
+    public static func decode(_ data: Data) throws -> (vaultId: String, summaries: [Manifest]) {
+        let body = try decompress(data)
         return try body.withUnsafeBytes { raw in
             var r = Reader(raw)
             let vaultId = try r.string()
@@ -298,6 +372,58 @@ public enum CatalogPack {
             for _ in 0..<count { out.append(try r.manifest()) }
             guard r.atEnd else { throw Malformed(description: "bytes after the last record") }
             return (vaultId, out)
+        }
+    }
+
+    /// A pack's body with where each record starts, its id and start time: what a listing
+    /// needs to merge and order the points before it decodes any record (`RecordReader`).
+    struct Records: Sendable {
+        let body: [UInt8]
+        let offsets: [Int]
+        let ids: [String]
+        let startedAt: [Date]
+        /// Whether the records are in strictly descending id order (as pgvault writes them).
+        let descendingIds: Bool
+    }
+
+    /// Decompresses a pack and walks its records once, checking every field as `decode` does
+    /// (so that `RecordReader` cannot fail later) but keeping only ids and start times.
+    static func records(_ data: Data) throws -> (vaultId: String, Records) {
+        let body = try decompress(data)
+        return try body.withUnsafeBytes { raw in
+            var r = Reader(raw)
+            let vaultId = try r.string()
+            let count = try r.uint()
+            guard count <= UInt64(raw.count) else { throw Malformed(description: "count") }
+            var offsets: [Int] = [], ids: [String] = [], started: [Date] = []
+            offsets.reserveCapacity(Int(count)); ids.reserveCapacity(Int(count)); started.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                offsets.append(r.pos)
+                let (id, t) = try r.skipRecord()
+                ids.append(id)
+                started.append(t)
+            }
+            guard r.atEnd else { throw Malformed(description: "bytes after the last record") }
+            let descending = ids.indices.dropFirst().allSatisfy { ids[$0 - 1] > ids[$0] }
+            return (vaultId, Records(body: body, offsets: offsets, ids: ids, startedAt: started, descendingIds: descending))
+        }
+    }
+
+    /// Decodes single records of `Records` into what `points --json` shows, keeping the
+    /// shared-string cache from one record to the next.
+    final class RecordReader {
+        let records: Records
+        private var recent = [String](repeating: "", count: 16)
+        init(_ records: Records) { self.records = records }
+
+        func summary(_ k: Int) throws -> PointSummary {
+            try records.body.withUnsafeBytes { raw in
+                var r = Reader(raw)
+                r.pos = records.offsets[k]
+                swap(&r.recent, &recent)
+                defer { swap(&r.recent, &recent) }
+                return try r.summary()
+            }
         }
     }
 
@@ -428,6 +554,90 @@ public enum CatalogPack {
             let s = try string()
             guard let v = T(rawValue: s) else { throw Malformed(description: "unknown value \(s)") }
             return v
+        }
+
+        mutating func skipString() throws {
+            let n = try uint()
+            guard n <= UInt64(raw.count - pos) else { throw Malformed(description: "truncated string") }
+            pos += Int(n)
+        }
+
+        /// Walks one record as `manifest()` reads it (same checks), returning only its id and
+        /// start time.
+        mutating func skipRecord() throws -> (id: String, startedAt: Date) {
+            _ = try intValue()
+            let id = try string()
+            try skipString(); try skipString()                                  // vault id, job id
+            try skipString(); _ = try opt { try $0.skipString() }; _ = try opt { try $0.skipString() }
+            try skipString(); _ = try intValue()                                // server version
+            try skipString(); try skipString()                                  // pg_dump, pgvault
+            let started = try date()
+            _ = try date()
+            _ = try raw(PointStatus.self)
+            _ = try int(); _ = try int()
+            for _ in 0..<(try count()) {
+                try skipString(); _ = try raw(DatabaseOutcome.self)
+                try skipDatabaseDetails()
+            }
+            for _ in 0..<(try count()) {
+                try skipString(); _ = try raw(FileKind.self); _ = try opt { try $0.skipString() }
+                _ = try int(); try skipString()
+            }
+            _ = try int(); _ = try int(); _ = try intValue(); _ = try intValue()
+            _ = try opt { try $0.date() }
+            _ = try opt { try $0.skipString() }
+            _ = try opt { r in for _ in 0..<(try r.count()) { try r.skipString() } }
+            _ = try opt { try $0.bool() }
+            return (id, started)
+        }
+
+        /// A database record's fields after name and outcome.
+        mutating func skipDatabaseDetails() throws {
+            _ = try opt { try $0.int() }; _ = try opt { try $0.int() }
+            _ = try opt { try $0.skipString() }; _ = try opt { try $0.skipString() }; _ = try opt { try $0.skipString() }
+            _ = try opt { r in
+                try r.skipString(); try r.skipString(); _ = try r.opt { try $0.skipString() }; _ = try r.opt { try $0.skipString() }
+            }
+            _ = try opt { try $0.date() }; _ = try opt { try $0.date() }; _ = try opt { try $0.bool() }
+        }
+
+        /// One record as `PointSummary(summaryOf: manifest())` would give it, without
+        /// building the manifest (what a listing skips is not allocated).
+        mutating func summary() throws -> PointSummary {
+            _ = try intValue()
+            let id = try string()
+            try skipString(); try skipString()                                  // vault id, job id
+            let server = try shared(1)
+            _ = try opt { try $0.skipString() }; _ = try opt { try $0.skipString() }
+            let version = try shared(4)
+            _ = try intValue()
+            try skipString(); try skipString()                                  // pg_dump, pgvault
+            let started = try date(), finished = try date()
+            let status = try raw(PointStatus.self)
+            _ = try int(); _ = try int()
+            var ok: [String] = [], other: [String] = []
+            for _ in 0..<(try count()) {
+                let name = try shared(7)
+                if try raw(DatabaseOutcome.self) == .ok { ok.append(name) } else { other.append(name) }
+                try skipDatabaseDetails()
+            }
+            let nFiles = try count()
+            var files: [PointSummary.File] = []
+            files.reserveCapacity(nFiles)
+            for _ in 0..<nFiles {
+                files.append(PointSummary.File(path: try shared(11), kind: try raw(FileKind.self).rawValue,
+                                               database: try opt { try $0.shared(12) }, size: try int(), sha256: try string()))
+            }
+            let logical = try int(), stored = try int()
+            _ = try intValue(); _ = try intValue()
+            let retainUntil = try opt { try $0.date() }
+            let retention = try opt { try $0.shared(13) }
+            let tags = try opt { r in try (0..<(try r.count())).map { _ in try r.string() } }
+            _ = try opt { try $0.bool() }
+            return PointSummary(id: id, server: server, serverVersion: version, startedAt: started, finishedAt: finished,
+                                status: status.rawValue, databases: ok, refusedOrFailed: other, files: files,
+                                logicalBytes: logical, storedBytes: stored, retention: retention, retainUntil: retainUntil,
+                                tags: tags ?? [])
         }
 
         mutating func manifest() throws -> Manifest {

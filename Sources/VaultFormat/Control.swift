@@ -98,14 +98,7 @@ public struct VaultControl: Sendable {
     /// listings); without, every manifest is read whole (for GC, holds, copies).
     public func pointViews(summaries: Bool = false) throws -> [PointView] {
         let manifests = summaries ? try vault.summaries() : try vault.points()
-        // One listing of state/ for all points, then only the latest record of each.
-        var latestKey: [String: (Int, String)] = [:]
-        for o in try storage.list(prefix: "state/") {
-            let parts = o.key.split(separator: "/")
-            guard parts.count == 3, let seq = Series.sequence(of: o.key) else { continue }
-            let id = String(parts[1])
-            if (latestKey[id]?.0 ?? 0) < seq { latestKey[id] = (seq, o.key) }
-        }
+        let latestKey = try latestStateKeys()
         return try manifests.map { m in
             var state = PointState(pointId: m.id, retainUntil: m.retainUntil)
             var seq = 0
@@ -115,6 +108,31 @@ public struct VaultControl: Sendable {
             }
             return PointView(manifest: m, state: state, stateSeq: seq)
         }
+    }
+
+    /// Every point as `points --json` shows it (`PointSummary` of `pointViews(summaries: true)`,
+    /// same order), handed to `body` one at a time from the catalog: for listings of large
+    /// vaults, which then never hold every point's summary at once.
+    public func forEachPointSummary(_ body: (PointSummary) throws -> Void) throws {
+        let latestKey = try latestStateKeys()
+        try CatalogIndex(vault: vault).forEachListed { summary in
+            guard let (_, key) = latestKey[summary.id] else { return try body(summary) }
+            var s = summary
+            s.apply(try VaultJSON.decode(PointState.self, from: try storage.get(key), what: key))
+            try body(s)
+        }
+    }
+
+    /// The key of each point's latest state record, from one listing of state/.
+    private func latestStateKeys() throws -> [String: (Int, String)] {
+        var latestKey: [String: (Int, String)] = [:]
+        for key in try storage.keys(prefix: "state/") {
+            let parts = key.split(separator: "/")
+            guard parts.count == 3, let seq = Series.sequence(of: key) else { continue }
+            let id = String(parts[1])
+            if (latestKey[id]?.0 ?? 0) < seq { latestKey[id] = (seq, key) }
+        }
+        return latestKey
     }
 
     public func view(_ ref: String) throws -> PointView {

@@ -1,5 +1,5 @@
 public import Foundation
-import VaultCore
+public import VaultCore
 
 /// The JSON shape of one point in `points --json` and `GET /v1/points` (documented in README).
 public struct PointSummary: Encodable, Sendable {
@@ -28,27 +28,53 @@ public struct PointSummary: Encodable, Sendable {
     public var tags: [String]
 
     public init(_ v: PointView) {
-        let m = v.manifest
-        id = m.id
-        server = m.server.name
-        serverVersion = m.server.version
-        startedAt = m.startedAt
-        finishedAt = m.finishedAt
-        status = m.status.rawValue
-        databases = m.databases.filter { $0.outcome == .ok }.map(\.name)
-        refusedOrFailed = m.databases.filter { $0.outcome != .ok }.map(\.name)
-        files = m.files.map { File(path: $0.path, kind: $0.kind.rawValue, database: $0.database, size: $0.size, sha256: $0.sha256) }
-        logicalBytes = m.stats.logicalBytes
-        storedBytes = m.stats.storedBytes
-        retention = m.retention
-        retainUntil = v.state.retainUntil
-        state = v.state.isSoftDeleted ? "soft-deleted" : "active"
-        softDeletedAt = v.state.softDeletedAt
-        purgeAfter = v.state.purgeAfter
-        deleteReason = v.state.deleteReason
-        held = v.state.isHeld
-        holdReason = v.state.hold?.reason
-        tags = m.tags ?? []
+        self.init(summaryOf: v.manifest)
+        apply(v.state)
+    }
+
+    /// The point as its manifest (or catalog summary) alone describes it: the state of a
+    /// point without state records (active, not held, the manifest's retain-until).
+    public init(summaryOf m: Manifest) {
+        self.init(id: m.id, server: m.server.name, serverVersion: m.server.version, startedAt: m.startedAt,
+                  finishedAt: m.finishedAt, status: m.status.rawValue,
+                  databases: m.databases.filter { $0.outcome == .ok }.map(\.name),
+                  refusedOrFailed: m.databases.filter { $0.outcome != .ok }.map(\.name),
+                  files: m.files.map { File(path: $0.path, kind: $0.kind.rawValue, database: $0.database, size: $0.size, sha256: $0.sha256) },
+                  logicalBytes: m.stats.logicalBytes, storedBytes: m.stats.storedBytes, retention: m.retention,
+                  retainUntil: m.retainUntil, tags: m.tags ?? [])
+    }
+
+    /// The manifest's part; the state as for a point without state records.
+    init(id: String, server: String, serverVersion: String, startedAt: Date, finishedAt: Date, status: String,
+         databases: [String], refusedOrFailed: [String], files: [File], logicalBytes: Int64, storedBytes: Int64,
+         retention: String?, retainUntil: Date?, tags: [String]) {
+        self.id = id
+        self.server = server
+        self.serverVersion = serverVersion
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.status = status
+        self.databases = databases
+        self.refusedOrFailed = refusedOrFailed
+        self.files = files
+        self.logicalBytes = logicalBytes
+        self.storedBytes = storedBytes
+        self.retention = retention
+        self.retainUntil = retainUntil
+        state = "active"
+        held = false
+        self.tags = tags
+    }
+
+    /// Takes the point's recorded state (retain-until, soft delete, legal hold).
+    public mutating func apply(_ s: PointState) {
+        retainUntil = s.retainUntil
+        state = s.isSoftDeleted ? "soft-deleted" : "active"
+        softDeletedAt = s.softDeletedAt
+        purgeAfter = s.purgeAfter
+        deleteReason = s.deleteReason
+        held = s.isHeld
+        holdReason = s.hold?.reason
     }
 }
 
@@ -65,16 +91,32 @@ extension PointSummary {
     /// The same bytes as `jsonArray`, handed to `sink` in pieces of about 1 MiB (so that a
     /// listing of 100,000 points does not build its 130 MB of JSON in memory first).
     public static func writeJSONArray<S: Sequence<PointSummary>>(_ items: S, to sink: (UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
-        let w = PrettyJSON()
-        w.raw("[\n")
-        for (k, p) in items.enumerated() {
-            if k > 0 { w.raw(",\n") }
+        let w = JSONArrayWriter()
+        for p in items { try w.append(p, to: sink) }
+        try w.finish(to: sink)
+    }
+
+    /// `writeJSONArray` one element at a time, for callers that are handed the points one by
+    /// one (`VaultControl.forEachPointSummary`).
+    public final class JSONArrayWriter {
+        private let w = PrettyJSON()
+        private var count = 0
+        public init() { w.raw("[\n") }
+
+        public func append(_ p: PointSummary, to sink: (UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+            if count > 0 { w.raw(",\n") }
+            count += 1
             w.spaces(2)
             p.write(to: w, indent: 2)
             if w.count >= PrettyJSON.flushAt { try sink(w.bytes); w.clear() }
         }
-        w.raw("\n]")
-        try sink(w.bytes)
+
+        /// Closes the array and hands over the rest.
+        public func finish(to sink: (UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+            w.raw("\n]")
+            try sink(w.bytes)
+            w.clear()
+        }
     }
 
     func write(to w: PrettyJSON, indent: Int) {

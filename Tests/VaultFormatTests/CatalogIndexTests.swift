@@ -279,4 +279,61 @@ struct CatalogIndexTests {
         #expect(PointSummary.jsonArray([]) == (try VaultJSON.encode([PointSummary]())))
         #expect(PointSummary.jsonArray(Array(summaries.prefix(1))) == (try VaultJSON.encode(Array(summaries.prefix(1)))))
     }
+
+    /// The streaming listing (`points --json`) gives, byte for byte, the JSON of the views:
+    /// straight from an exact pack, with loose entries and manifest-only points beside a pack,
+    /// with state records, when a listing repacks, and without any pack.
+    @Test func streamedSummariesEqualTheViews() throws {
+        let (vault, storage, ms) = try vaultWithPoints(9)
+        let control = VaultControl(vault: vault)
+        func streamed() throws -> [PointSummary] {
+            var out: [PointSummary] = []
+            try control.forEachPointSummary { out.append($0) }
+            return out
+        }
+        func views() throws -> Data { PointSummary.jsonArray(try control.pointViews(summaries: true).map(PointSummary.init)) }
+        #expect(PointSummary.jsonArray(try streamed()) == (try views()))            // loose entries, no pack
+        _ = try CatalogIndex(vault: vault).rebuild()
+        _ = try control.delete(ms[1].id, reason: "gone\t\"soon\"")
+        _ = try control.setHold(ms[3].id, reason: "case 42")
+        _ = try control.retain(ms[5].id, until: t0.addingTimeInterval(86400 * 900))
+        #expect(PointSummary.jsonArray(try streamed()) == (try views()))            // exactly the pack
+        let newer = manifest(vault, 200, rich: true)
+        try vault.commit(newer)
+        let other = manifest(vault, 201)
+        try vault.commit(other)
+        try storage.delete(Vault.catalogKey(other.id))                             // only its manifest
+        try storage.delete(Vault.pointKey(ms[6].id))                               // in the pack, gone
+        let listed = try streamed()
+        #expect(listed.count == 10)
+        #expect(listed.prefix(2).map(\.id) == [other.id, newer.id])
+        #expect(PointSummary.jsonArray(listed) == (try views()))
+        #expect(try storage.exists(Vault.catalogKey(other.id)))                    // healed
+        // More points outside the pack than the threshold: the listing writes a pack.
+        for i in 0..<(CatalogIndex.defaultPackThreshold + 1) { try vault.commit(manifest(vault, 300 + i)) }
+        let packsBefore = try CatalogIndex(vault: vault).packs().map(\.seq)
+        #expect(PointSummary.jsonArray(try streamed()) == (try views()))
+        #expect(try CatalogIndex(vault: vault).packs().map(\.seq) != packsBefore)
+        #expect(PointSummary.jsonArray(try streamed()) == (try views()))
+    }
+
+    /// Start times out of id order (a point started later within the same second, or a clock
+    /// that went back): the listing orders by start time like `summaries()`.
+    @Test func streamedSummariesFollowStartTimesNotIds() throws {
+        let storage = MemoryStorage()
+        let vault = try Vault.create(storage: storage, now: t0)
+        var ms: [Manifest] = []
+        for i in 0..<6 {
+            var m = manifest(vault, i)
+            m.startedAt = t0.addingTimeInterval(Double([5, 1, 4, 1, 3, 2][i]) * 60)
+            try vault.commit(m)
+            ms.append(m)
+        }
+        _ = try CatalogIndex(vault: vault).rebuild()
+        let control = VaultControl(vault: vault)
+        var ids: [String] = []
+        try control.forEachPointSummary { ids.append($0.id) }
+        #expect(ids == (try control.pointViews(summaries: true).map(\.id)))
+        #expect(ids.first == ms[0].id)
+    }
 }
