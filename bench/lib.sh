@@ -19,6 +19,7 @@
 #   PORT_BASE=55800   first port tried for the throwaway cluster
 #   PGVAULT_BIN=...   use this binary instead of `swift build -c release --product pgvault`
 #   PGVAULT_BACKUP_ARGS  extra arguments for every `pgvault backup`
+#   PGVAULT_INIT_ARGS    extra arguments for every `pgvault init` (e.g. "--delta-depth 4")
 #   KEEP=1            keep the work directory (cluster data, vaults, logs)
 
 set -euo pipefail
@@ -40,6 +41,7 @@ P4_MIN_FREE_GB=${P4_MIN_FREE_GB:-20}
 EVENTS_ROWS=${EVENTS_ROWS:-$((SCALE_CHURN * 50000))}
 export SCALE SCALE_CHURN WEEKS SCALE_BIG SCALE6 P7_POINTS REPS BENCH_TMP PORT_BASE P4_MIN_FREE_GB EVENTS_ROWS
 read -r -a PGV_EXTRA <<<"${PGVAULT_BACKUP_ARGS:-}"
+read -r -a PGV_INIT_EXTRA <<<"${PGVAULT_INIT_ARGS:-}"
 
 if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
   export PATH="/opt/swift/usr/bin:$PATH"
@@ -168,7 +170,7 @@ db_size() { sqlval postgres "SELECT pg_database_size('$1')"; }
 drop_db() { psql -X -q -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS \"$1\"" "$CONN" >/dev/null; }
 
 # --- pgvault ----------------------------------------------------------------------------
-pgv_init() { rm -rf "$1"; "$BIN" init "$1" >"$BENCH_WORK/init.log" 2>&1 || { cat "$BENCH_WORK/init.log" >&2; die "pgvault init $1"; }; }
+pgv_init() { rm -rf "$1"; "$BIN" init "$1" "${PGV_INIT_EXTRA[@]}" >"$BENCH_WORK/init.log" 2>&1 || { cat "$BENCH_WORK/init.log" >&2; die "pgvault init $1"; }; }
 # pgv_backup VAULT TIMEFILE DB...: one backup of the given databases under /usr/bin/time -v;
 # prints the wall time in seconds.
 pgv_backup() {
@@ -338,7 +340,7 @@ full = {
     "date": os.environ["BENCH_RUN_DATE"], "commit": os.environ["BENCH_COMMIT"],
     "machine": {"hostname": platform.node(), "cpus": os.cpu_count(), "cpu": cpu, "mem_kb": mem, "kernel": platform.release()},
     "postgres": os.environ["BENCH_PG"],
-    "config": {k: os.environ.get(k) for k in ("SCALE", "SCALE_CHURN", "EVENTS_ROWS", "WEEKS", "SCALE_BIG", "SCALE6", "P7_POINTS", "REPS", "PGVAULT_BACKUP_ARGS")},
+    "config": {k: os.environ.get(k) for k in ("SCALE", "SCALE_CHURN", "EVENTS_ROWS", "WEEKS", "SCALE_BIG", "SCALE6", "P7_POINTS", "REPS", "PGVAULT_BACKUP_ARGS", "PGVAULT_INIT_ARGS")},
     "results": doc, "targets": targets, "notes": notes,
 }
 os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -14,6 +14,27 @@ public final class ChunkStore: @unchecked Sendable {
     private var known: [String: (bases: [String], depth: Int)] = [:]
     /// Chunks whose lock this backup already extended to the point's retain-until.
     private var extended: Set<String> = []
+    /// How known chunks are recognised by the next backup (`ChunkRef.head`, `sketch`, `cut`):
+    /// a chunk seen again needs no second pass over its bytes to compute them.
+    private var marks: [String: Marks] = [:]
+
+    public struct Marks: Sendable {
+        public var head: String?
+        public var sketch: String?
+        public var cut: String?
+        public init(head: String?, sketch: String?, cut: String?) { self.head = head; self.sketch = sketch; self.cut = cut }
+    }
+
+    /// The marks of a chunk this backup already stored or learnt, if any.
+    public func marks(of id: String) -> Marks? {
+        lock.lock(); defer { lock.unlock() }
+        return marks[id]
+    }
+
+    public func setMarks(_ m: Marks, of id: String) {
+        lock.lock(); defer { lock.unlock() }
+        if marks[id] == nil { marks[id] = m }
+    }
 
     public init(storage: any Storage, maxDepth: Int = VaultConfig.defaultDeltaDepth) {
         self.storage = storage
@@ -33,7 +54,10 @@ public final class ChunkStore: @unchecked Sendable {
     /// reading them to learn their chains).
     public func learn(_ refs: [ChunkRef]) {
         lock.lock(); defer { lock.unlock() }
-        for r in refs where known[r.id] == nil { known[r.id] = (r.bases, r.depth) }
+        for r in refs where known[r.id] == nil {
+            known[r.id] = (r.bases, r.depth)
+            if r.sketch != nil { marks[r.id] = Marks(head: r.head, sketch: r.sketch, cut: r.cut) }
+        }
     }
 
     /// Stores one chunk unless the vault already has it. With `delta` (the chunks of the
@@ -198,13 +222,17 @@ public final class DeltaSource {
     public static func sketch(_ chunk: UnsafeRawBufferPointer) -> String {
         var smallest = [UInt64](repeating: .max, count: sketchSize)
         var fp: UInt64 = 0
+        var threshold = UInt64.max   // smallest[sketchSize - 1], kept in a register
         gear.withUnsafeBufferPointer { g in
-            for b in chunk.bindMemory(to: UInt8.self) {
-                fp = (fp << 1) &+ g[Int(b)]
-                if fp < smallest[sketchSize - 1], !smallest.contains(fp) {
-                    var i = sketchSize - 1
-                    while i > 0 && smallest[i - 1] > fp { smallest[i] = smallest[i - 1]; i -= 1 }
-                    smallest[i] = fp
+            let p = chunk.bindMemory(to: UInt8.self)
+            guard let base = p.baseAddress, let gb = g.baseAddress else { return }
+            for i in 0..<p.count {
+                fp = (fp << 1) &+ gb[Int(base[i])]
+                if fp < threshold, !smallest.contains(fp) {
+                    var j = sketchSize - 1
+                    while j > 0 && smallest[j - 1] > fp { smallest[j] = smallest[j - 1]; j -= 1 }
+                    smallest[j] = fp
+                    threshold = smallest[sketchSize - 1]
                 }
             }
         }
@@ -370,13 +398,15 @@ public final class FileWriter {
         let piece = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + len)])
         fileHash.update(bufferPointer: piece)
         let id = ChunkCodec.sha256Hex(piece)
-        let head = Hex.encode(DeltaSource.anchor(piece))
-        let sketch = DeltaSource.sketch(piece)
+        let m = store.marks(of: id) ?? ChunkStore.Marks(head: Hex.encode(DeltaSource.anchor(piece)), sketch: DeltaSource.sketch(piece),
+                                                        cut: chunker.cutHash(piece).map { String($0, radix: 16) })
         var candidate: (candidates: [ChunkRef], bases: BaseCache)?
-        if let delta { candidate = (delta.candidates(head: head, sketch: sketch, offset: size, length: len), delta.bases) }
+        if let delta {
+            candidate = (delta.candidates(head: m.head ?? "", sketch: m.sketch ?? "", offset: size, length: len), delta.bases)
+        }
         let r = try store.store(id: id, plain: piece, compressor: compressor, delta: candidate)
-        chunks.append(ChunkRef(id: id, size: len, bases: r.bases, depth: r.depth, head: head, sketch: sketch,
-                               cut: chunker.cutHash(piece).map { String($0, radix: 16) }))
+        store.setMarks(m, of: id)
+        chunks.append(ChunkRef(id: id, size: len, bases: r.bases, depth: r.depth, head: m.head, sketch: m.sketch, cut: m.cut))
         size += Int64(len)
         storedBytes += r.storedBytes
         if r.isNew { newChunks += 1 }

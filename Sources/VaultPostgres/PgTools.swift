@@ -27,8 +27,9 @@ public struct PgTools: Sendable, Equatable {
     /// - `override` (CLI `--pg-bin DIR`), else the environment variable `PGVAULT_PG_BIN`: only
     ///   that directory is considered.
     /// - Otherwise `candidateDirectories` when given (tests), else `/usr/lib/postgresql/*/bin`
-    ///   (Debian layout), then `pg_config --bindir`, then every directory of PATH holding pg_dump
-    ///   (Debian's /usr/bin/pg_dump is a wrapper, so the versioned directories come first).
+    ///   (Debian layout), then (only when none of those is exactly the server's major)
+    ///   `pg_config --bindir` and every directory of PATH holding pg_dump (Debian's
+    ///   /usr/bin/pg_dump is a wrapper, so the versioned directories come first).
     ///
     /// Among the directories holding an executable pg_dump and pg_dumpall, the smallest major
     /// that is >= `serverMajor` wins (ties: the first candidate).
@@ -36,34 +37,41 @@ public struct PgTools: Sendable, Equatable {
     public static func locate(serverMajor: Int, override: String? = nil, candidateDirectories: [String]? = nil,
                               environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PgTools {
         let overrideDir = override ?? environment["PGVAULT_PG_BIN"].flatMap { $0.isEmpty ? nil : $0 }
-        let dirs: [String]
+        // Candidate directories in two rounds: the Debian versioned directories first, and only
+        // when none of them holds exactly the server's major, `pg_config` and PATH (probing
+        // Debian's /usr/bin/pg_dump wrapper costs a Perl start-up per backup).
+        var rounds: [() -> [String]]
         if let overrideDir {
-            dirs = [overrideDir]
+            rounds = [{ [overrideDir] }]
         } else if let candidateDirectories {
-            dirs = candidateDirectories
+            rounds = [{ candidateDirectories }]
         } else {
-            dirs = defaultCandidates(environment: environment)
+            rounds = [{ versionedDirectories() }, { pathDirectories(environment: environment) }]
         }
         var found: [PgTools] = []
         var problems: [String] = []
         var seen = Set<String>()
-        for dir in dirs {
+        for round in rounds {
+            if found.contains(where: { $0.major == serverMajor }) { break }
+            for dir in round() { probe(dir) }
+        }
+        func probe(_ dir: String) {
             let d = (dir as NSString).standardizingPath
-            guard seen.insert(d).inserted else { continue }
+            guard seen.insert(d).inserted else { return }
             let dump = (d as NSString).appendingPathComponent("pg_dump")
             let dumpAll = (d as NSString).appendingPathComponent("pg_dumpall")
             let fm = FileManager.default
             guard fm.isExecutableFile(atPath: dump) else {
                 if overrideDir != nil { problems.append("no executable pg_dump in \(d)") }
-                continue
+                return
             }
             guard fm.isExecutableFile(atPath: dumpAll) else {
                 problems.append("pg_dump without pg_dumpall in \(d)")
-                continue
+                return
             }
             guard let version = try? readVersion(dump), let major = majorOf(version) else {
                 problems.append("\(dump) --version did not answer `pg_dump (PostgreSQL) N`")
-                continue
+                return
             }
             found.append(PgTools(pgDump: dump, pgDumpAll: dumpAll, major: major, version: version))
         }
@@ -83,12 +91,20 @@ public struct PgTools: Sendable, Equatable {
 
     /// The directories searched when no override is given.
     public static func defaultCandidates(environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
-        var dirs: [String] = []
+        versionedDirectories() + pathDirectories(environment: environment)
+    }
+
+    /// `/usr/lib/postgresql/*/bin` (Debian), lowest version first.
+    static func versionedDirectories() -> [String] {
         let root = "/usr/lib/postgresql"
-        if let versions = try? FileManager.default.contentsOfDirectory(atPath: root) {
-            let sorted = versions.sorted { (Int($0) ?? Int.max, $0) < (Int($1) ?? Int.max, $1) }
-            dirs += sorted.map { "\(root)/\($0)/bin" }
-        }
+        guard let versions = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
+        let sorted = versions.sorted { (Int($0) ?? Int.max, $0) < (Int($1) ?? Int.max, $1) }
+        return sorted.map { "\(root)/\($0)/bin" }
+    }
+
+    /// `pg_config --bindir`, then every directory of PATH.
+    static func pathDirectories(environment: [String: String]) -> [String] {
+        var dirs: [String] = []
         let path = (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map(String.init)
         if let pgConfig = path.map({ ($0 as NSString).appendingPathComponent("pg_config") })
             .first(where: { FileManager.default.isExecutableFile(atPath: $0) }),
