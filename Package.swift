@@ -43,7 +43,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "VaultArchive", dependencies: [
-            "VaultCore", "VaultFormat", "CLibArchive", "VaultS3",
+            "VaultCore", "VaultFormat", "CLibArchive", "VaultS3", "CSystemShims",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "VaultEngine", dependencies: [

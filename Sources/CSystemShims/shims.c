@@ -8,6 +8,14 @@
 
 int pgv_syncfs(int fd) { return syncfs(fd); }
 
+int pgv_start_writeback(int fd, long long offset, long long length) {
+#ifdef SYNC_FILE_RANGE_WRITE
+    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd; (void)offset; (void)length; return 0;
+#endif
+}
+
 int pgv_rename_noreplace(const char *from, const char *to) {
 #ifdef SYS_renameat2
     long r = syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */);

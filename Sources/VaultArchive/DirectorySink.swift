@@ -1,4 +1,5 @@
 import Foundation
+import CSystemShims
 import VaultCore
 #if canImport(Glibc)
 import Glibc
@@ -123,8 +124,16 @@ public final class DirectorySink: RestoreSink {
             abort(); throw e
         }
         try FS.writeAll(c.fd, bytes, path: display(c.partial))
+        let before = c.written
         c.written += Int64(bytes.count)
         current = c
+        // Start writing back each 16 MiB as soon as it is complete (best effort), so that the
+        // fsync in finishFile waits for the last few MiB, not for the whole file.
+        let step: Int64 = 16 << 20
+        if c.written / step > before / step {
+            let end = c.written / step * step
+            _ = pgv_start_writeback(c.fd, end - step, step)
+        }
     }
 
     /// fsyncs the current file, closes it and renames `.NAME.partial` to `NAME` without
