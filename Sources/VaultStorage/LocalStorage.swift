@@ -184,22 +184,11 @@ public final class LocalStorage: Storage, @unchecked Sendable {
     /// `walk` without a stat per file: the entry type comes from readdir (lstat only where the
     /// filesystem does not report it).
     private func walkKeys(_ rel: String, into out: inout [String]) throws {
-        let dirPath = rel.isEmpty ? root : path(rel)
-        guard let d = opendir(dirPath) else {
-            if errno == ENOENT || errno == ENOTDIR { return }
-            throw VaultError.posix("opendir", path: dirPath, errno: errno)
-        }
-        defer { closedir(d) }
-        while let ent = readdir(d) {
-            let name = withUnsafePointer(to: ent.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name == "." || name == ".." || name.hasPrefix(".tmp-") { continue }
-            let key = rel.isEmpty ? name : rel + "/" + name
-            var type = Int32(ent.pointee.d_type)
+        try forEachEntry(rel) { key, dType in
+            var type = dType
             if type == Int32(DT_UNKNOWN) {
                 var st = stat()
-                guard lstat(path(key), &st) == 0 else { continue }
+                guard lstat(path(key), &st) == 0 else { return }
                 type = (st.st_mode & S_IFMT) == S_IFDIR ? Int32(DT_DIR) : (st.st_mode & S_IFMT) == S_IFREG ? Int32(DT_REG) : Int32(DT_UNKNOWN)
             }
             if type == Int32(DT_DIR) { try walkKeys(key, into: &out) }
@@ -208,6 +197,21 @@ public final class LocalStorage: Storage, @unchecked Sendable {
     }
 
     private func walk(_ rel: String, into out: inout [ObjectInfo]) throws {
+        try forEachEntry(rel) { key, _ in
+            var st = stat()
+            guard lstat(path(key), &st) == 0 else { return }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                try walk(key, into: &out)
+            } else if (st.st_mode & S_IFMT) == S_IFREG {
+                let mtime = Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+                out.append(ObjectInfo(key: key, size: Int64(st.st_size), modified: mtime))
+            }
+        }
+    }
+
+    /// Calls `body` with the key and readdir type of each entry of directory `rel` (the root
+    /// when empty), leaving out `.`, `..` and the `.tmp-` files of writers in progress.
+    private func forEachEntry(_ rel: String, _ body: (String, Int32) throws -> Void) throws {
         let dirPath = rel.isEmpty ? root : path(rel)
         guard let d = opendir(dirPath) else {
             if errno == ENOENT || errno == ENOTDIR { return }
@@ -219,15 +223,7 @@ public final class LocalStorage: Storage, @unchecked Sendable {
                 $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
             }
             if name == "." || name == ".." || name.hasPrefix(".tmp-") { continue }
-            let key = rel.isEmpty ? name : rel + "/" + name
-            var st = stat()
-            guard lstat(path(key), &st) == 0 else { continue }
-            if (st.st_mode & S_IFMT) == S_IFDIR {
-                try walk(key, into: &out)
-            } else if (st.st_mode & S_IFMT) == S_IFREG {
-                let mtime = Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
-                out.append(ObjectInfo(key: key, size: Int64(st.st_size), modified: mtime))
-            }
+            try body(rel.isEmpty ? name : rel + "/" + name, Int32(ent.pointee.d_type))
         }
     }
 
