@@ -9,13 +9,17 @@ public struct FileReader {
     public let storage: any Storage
     public init(storage: any Storage) { self.storage = storage }
 
-    /// Calls `sink` with each verified chunk in order. Throws `.corrupt` naming the file and
-    /// the chunk on any mismatch; `sink` may have received earlier chunks by then.
+    /// Calls `sink` with each chunk in order, then checks the file's size and SHA-256 against
+    /// the manifest. Throws `.corrupt` naming the file, and the chunk (or delta base) at fault,
+    /// on any mismatch: what `sink` received is verified only once `read` returns, so sinks
+    /// write to a temporary name and keep nothing when it throws.
     ///
-    /// Worker threads (two, or one on a single core) fetch, decode (through delta chains) and
-    /// verify chunks ahead, chunk i on worker i mod n, each into its own small queue, while this
-    /// thread takes them back in order, hashes the whole file and hands chunks to `sink`: reading,
-    /// decoding and writing overlap, and memory stays bounded by those few chunks.
+    /// Worker threads (two, or one on a single core) fetch and decode chunks (through delta
+    /// chains, checking lengths) ahead, chunk i on worker i mod n, each into its own small queue,
+    /// while this thread takes them back in order, hashes the whole file and hands chunks to
+    /// `sink`: reading, decoding and writing overlap, and memory stays bounded by those few
+    /// chunks. Hashing the file once covers every chunk (their ids are hashes of the same bytes);
+    /// only on a mismatch is each chunk hashed, to name the damaged one.
     public func read(_ file: FileEntry, decompressor: Decompressor = Decompressor(),
                      sink: (Data) throws -> Void) throws {
         let workers = file.chunks.count > 1 && ProcessInfo.processInfo.activeProcessorCount > 1 ? 2 : 1
