@@ -89,6 +89,28 @@ struct DeltaChainTests {
         #expect(deep.dropFirst().reduce(0, +) < flat.dropFirst().reduce(0, +))
     }
 
+    @Test func aChunkFoundInTheVaultButInNoManifestGetsItsWholeChainFromTheHeaders() throws {
+        // Week 4 written again by a backup that was not told about any chunk (no `learn`, as
+        // for a chunk another database or an older point stored): it finds them in the vault
+        // and must still record every link, or a purge could remove a base it needs.
+        let storage = MemoryStorage()
+        let versions = weeklyVersions(4)
+        let written = try writeChain(versions, storage: storage, maxDepth: 16)
+        let week4 = written[3].0
+        #expect(week4.chunks.contains { $0.depth >= 3 })
+        let w = FileWriter(store: ChunkStore(storage: storage), chunker: Chunker(small), compressor: Compressor(level: 1))
+        w.delta = DeltaSource(previous: written[2].0, storage: storage)   // cut as week 4 was
+        try w.append(Data(versions[3]))
+        let r = try w.finish()
+        #expect(w.storedBytes == 0 && w.newChunks == 0, "every chunk was already in the vault")
+        let byId = Dictionary(week4.chunks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for c in r.chunks {
+            let original = try #require(byId[c.id])
+            #expect(Set(c.bases) == Set(original.bases), "chunk \(c.id.prefix(8)): the same links")
+            #expect(c.depth == original.depth)
+        }
+    }
+
     @Test func aBrokenOrMissingLinkInTheMiddleOfAChainIsNamed() throws {
         let storage = MemoryStorage()
         let versions = weeklyVersions(4)
