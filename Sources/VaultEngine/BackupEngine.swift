@@ -236,6 +236,9 @@ public struct BackupEngine: Sendable {
             point.retainUntil = nil
             point.retention = nil
         }
+        // Every reused chunk and every link of every chain locked at least as long as this point
+        // (S3 Object Lock), before the manifest exists.
+        try store.extendLocks()
         // Never commit on a lease that lapsed: a sweep may have run meanwhile (VaultControl.purge).
         try lease.check()
         try vault.commit(point)

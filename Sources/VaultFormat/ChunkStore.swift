@@ -154,14 +154,33 @@ public final class ChunkStore: @unchecked Sendable {
         return Result(storedBytes: 0, isNew: false, bases: bases, depth: depth)
     }
 
-    /// Extends the lock of each chunk not yet extended by this backup (S3 Object Lock; a no-op
-    /// on other storages).
+    /// Queues each chunk not yet extended by this backup for a lock extension (S3 Object Lock;
+    /// a no-op on other storages); `extendLocks()` does them, before the manifest is committed.
     private func extend(_ ids: [String]) throws {
         guard storage is LockingStorage else { return }
         lock.lock()
-        let todo = ids.filter { extended.insert($0).inserted }
+        pendingLocks += ids.filter { extended.insert($0).inserted }
+        let due = pendingLocks.count >= 4096 ? pendingLocks : []
+        if !due.isEmpty { pendingLocks = [] }
         lock.unlock()
-        for id in todo { try ObjectLock.extendChunk(storage, key: ChunkCodec.key(for: id)) }
+        if !due.isEmpty { try extendNow(due) }
+    }
+    private var pendingLocks: [String] = []
+
+    /// Extends the Object Lock retention of every chunk this backup reused, and of every link of
+    /// their chains, to the point's retain-until: one request or two per object (read the
+    /// retention, raise it), so eight at a time. Call before committing the manifest.
+    public func extendLocks() throws {
+        lock.lock()
+        let due = pendingLocks
+        pendingLocks = []
+        lock.unlock()
+        try extendNow(due)
+    }
+
+    private func extendNow(_ ids: [String]) throws {
+        let storage = self.storage
+        try ObjectLock.parallel(ids) { try ObjectLock.extendChunk(storage, key: ChunkCodec.key(for: $0)) }
     }
 
     private func remember(_ id: String, bases: [String], depth: Int, extended isExtended: Bool) {

@@ -91,6 +91,18 @@ private func chunkKeys(_ m: [String: Any]) -> Set<String> {
     return out
 }
 
+/// Every chunk object a point needs: its chunks and every link of their delta chains.
+private func neededChunkKeys(_ m: [String: Any]) -> Set<String> {
+    var out = chunkKeys(m)
+    for f in (m["files"] as? [[String: Any]]) ?? [] {
+        for c in (f["chunks"] as? [[String: Any]]) ?? [] {
+            let links = [c["base"] as? String].compactMap { $0 } + ((c["chain"] as? [String]) ?? [])
+            for id in links { out.insert("chunks/\(id.prefix(2))/\(id)") }
+        }
+    }
+    return out
+}
+
 private func date(_ any: Any?) -> Date? { (any as? String).flatMap(Timestamp.parse) }
 
 /// The one version of `key` (the current one).
@@ -152,6 +164,14 @@ struct S3VaultTests {
         let sharedChunk = try #require(shared.sorted().first, "P2 should reuse a chunk of P1")
         let sharedLock = try #require(try raw.getObjectLock(key: sharedChunk).retention)
         #expect(sharedLock.retainUntil >= until2.addingTimeInterval(-1) && sharedLock.retainUntil > until1.addingTimeInterval(1))
+        // So was every object P2 needs: the dump's chunks it took over from P1 unchanged and the
+        // delta bases of its changed chunks (written for P1, locked until P1's retain-until).
+        let needed = neededChunkKeys(m2)
+        #expect(needed.count > chunkKeys(m2).count, "P2 should hold a delta chunk whose base is P1's")
+        for key in needed.sorted() {
+            let r = try #require(try raw.getObjectLock(key: key).retention, "\(key) has no retention")
+            #expect(r.retainUntil >= until2.addingTimeInterval(-1), "\(key) is locked only until \(r.retainUntil), P2 until \(until2)")
+        }
         #expect(try raw.getObjectLock(key: "points/\(p1).json").retention?.mode == .governance)
         let audit = try #require(try raw.list(prefix: "audit/").last?.key)
         #expect(try raw.getObjectLock(key: audit).retention?.mode == .compliance)
