@@ -21,13 +21,16 @@ struct SettingsReport: Encodable {
     var softDeletedPoints: Int
     var heldPoints: Int
     var storedBytes: Int64
+    /// Longest delta chain backups build (`init --delta-depth`); 0 when deltas are off.
+    var deltaDepth: Int
 }
 
 func printSettings(_ vault: Vault, _ s: ProtectionSettings, json: Bool) throws {
     let views = try VaultControl(vault: vault).pointViews(summaries: true)
     let report = SettingsReport(vault: vault.storage.location, id: vault.config.id, format: vault.config.format, settings: s,
                                 points: views.count, softDeletedPoints: views.filter { $0.state.isSoftDeleted }.count,
-                                heldPoints: views.filter { $0.state.isHeld }.count, storedBytes: try vault.storedChunkBytes())
+                                heldPoints: views.filter { $0.state.isHeld }.count, storedBytes: try vault.storedChunkBytes(),
+                                deltaDepth: vault.config.delta == false ? 0 : vault.config.deltaDepth ?? VaultConfig.defaultDeltaDepth)
     if json { try Output.json(report); return }
     var lines = ["Vault \(report.id) at \(report.vault) (format \(report.format))"]
     var imm = "  immutability:      \(s.immutability.rawValue)"
@@ -42,6 +45,7 @@ func printSettings(_ vault: Vault, _ s: ProtectionSettings, json: Bool) throws {
     lines.append("  default retention: \(s.defaultRetention)")
     lines.append("  points:            \(report.points) (\(report.softDeletedPoints) soft-deleted, \(report.heldPoints) on legal hold)")
     lines.append("  stored:            \(ByteSize.format(report.storedBytes)) of chunks")
+    lines.append("  delta chains:      " + (report.deltaDepth == 0 ? "off (full chunks only)" : "up to \(report.deltaDepth) steps (set at init with --delta-depth)"))
     Output.stdout(lines.joined(separator: "\n"))
 }
 

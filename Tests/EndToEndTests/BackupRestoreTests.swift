@@ -210,4 +210,43 @@ struct DeltaTests {
         let bad = try cli.expect(1, ["restore", "--vault", cli.vault, "latest", "--to", cli.dir.appendingPathComponent("bad").path])
         #expect(bad.stderr.contains(base), "\(bad.stderr)")
     }
+
+    @Test func chainsGrowPointByPointUpToTheVaultsDeltaDepth() throws {
+        let cli = try CLI("depth")
+        defer { cli.cleanup() }
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("dd"))
+        defer { cli.drop(db) }
+        _ = try cli.psql(db, """
+            CREATE TABLE acc(id int PRIMARY KEY, balance int, filler text);
+            INSERT INTO acc SELECT g, g % 1000, md5(g::text) || md5((g * 3)::text) FROM generate_series(1, 60000) g;
+            """)
+        let deep = cli.dir.appendingPathComponent("deep").path, flat = cli.dir.appendingPathComponent("flat").path
+        try cli.expect(0, ["init", deep])
+        try cli.expect(0, ["init", flat, "--delta-depth", "1"])
+        let shown = try #require(try cli.json(try cli.expect(0, ["vault", "show", "--vault", flat, "--json"])) as? [String: Any])
+        #expect(shown["deltaDepth"] as? Int == 1)
+        func dumpChunks(_ point: [String: Any]) throws -> [[String: Any]] {
+            let files = try #require(point["files"] as? [[String: Any]])
+            return try #require(files.first { $0["path"] as? String == "\(db).dump" }?["chunks"] as? [[String: Any]])
+        }
+        var last: [String: [String: Any]] = [:]
+        for week in 1...3 {
+            if week > 1 { _ = try cli.psql(db, "UPDATE acc SET balance = balance + \(week) WHERE id % 40 = \(week)") }
+            for vault in [deep, flat] {
+                last[vault] = try #require(try cli.json(try cli.expect(0, ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db, "--json"])) as? [String: Any])
+            }
+        }
+        // Third point: with the default depth, chunks two steps deep (base and its base);
+        // with depth 1, every delta is against a full chunk.
+        let deepChunks = try dumpChunks(try #require(last[deep])), flatChunks = try dumpChunks(try #require(last[flat]))
+        #expect(deepChunks.contains { ($0["chain"] as? [String])?.isEmpty == false }, "the default depth chains deltas")
+        #expect(flatChunks.contains { $0["base"] != nil }, "depth 1 still stores deltas")
+        #expect(!flatChunks.contains { $0["chain"] != nil || $0["levels"] != nil }, "depth 1 never chains")
+        for vault in [deep, flat] {
+            let out = cli.dir.appendingPathComponent("r-" + (vault as NSString).lastPathComponent).path
+            try cli.expect(0, ["restore", "--vault", vault, "latest", "--to", out])
+            #expect(try Shell.run("/usr/bin/sha256sum", ["-c", "--quiet", "SHA256SUMS"], cwd: URL(fileURLWithPath: out)).status == 0)
+            try cli.expect(0, ["verify", "--vault", vault, "--all"])
+        }
+    }
 }
