@@ -32,6 +32,7 @@ public struct FileReader {
                 let bases = BaseCache(storage: storage, decompressor: dec)
                 for index in stride(from: w, to: file.chunks.count, by: workers) {
                     let ref = file.chunks[index]
+                    bases.prefetch(ref.bases)
                     let r = Result { try Self.fetch(storage, file: file, index: index, ref: ref, decompressor: dec, bases: bases) }
                         .mapError { $0 as? VaultError ?? VaultError(.io, "\(file.path): \($0)") }
                     guard ahead.put(r) else { return }
@@ -103,6 +104,8 @@ public final class BaseCache: @unchecked Sendable {
     let storage: any Storage
     let decompressor: Decompressor
     private var recent: [(id: String, plain: Data, verified: Bool)] = []
+    /// Objects fetched ahead by `prefetch`, each used once.
+    private var fetched: [String: Data] = [:]
     /// Deeper than any chain a backup writes (`VaultConfig.deltaDepth` is at most 64): a chain
     /// longer than this is damage (or a loop), not data.
     static let maxChain = 256
@@ -110,6 +113,25 @@ public final class BaseCache: @unchecked Sendable {
     public init(storage: any Storage, decompressor: Decompressor = Decompressor()) {
         self.storage = storage
         self.decompressor = decompressor
+    }
+
+    /// On a remote storage (S3), fetches the objects of the chain links `ids` (from the manifest)
+    /// eight at a time, so that decoding a chunk 16 links deep costs one round trip or two,
+    /// not sixteen. A no-op on local storages; a failed fetch is left to the decode, which
+    /// reports it.
+    public func prefetch(_ ids: [String]) {
+        guard !(storage is LocalStorage), !(storage is MemoryStorage) else { return }
+        fetched = [:]   // what the previous chunk's decode did not need (a cached link) goes
+        let todo = ids.filter { id in !recent.contains { $0.id == id } }
+        guard todo.count > 1 else { return }
+        let got = Locked<[String: Data]>([:])
+        let storage = self.storage
+        DispatchQueue.concurrentPerform(iterations: min(8, todo.count)) { worker in
+            for i in stride(from: worker, to: todo.count, by: 8) {
+                if let d = try? storage.get(ChunkCodec.key(for: todo[i])) { got.withLock { $0[todo[i]] = d } }
+            }
+        }
+        fetched.merge(got.get()) { a, _ in a }
     }
 
     /// The plaintext of chunk `id`, decoded through its chain. `verify` checks its SHA-256 (and,
@@ -129,9 +151,13 @@ public final class BaseCache: @unchecked Sendable {
                              location: ChunkCodec.key(for: id))
         }
         let object: Data
-        do { object = try storage.get(ChunkCodec.key(for: id)) }
-        catch let e as VaultError where e.code == .objectMissing {
-            throw VaultError(.corrupt, "base chunk \(id) is missing from the vault", cause: e.message, location: ChunkCodec.key(for: id))
+        if let ahead = fetched.removeValue(forKey: id) {
+            object = ahead
+        } else {
+            do { object = try storage.get(ChunkCodec.key(for: id)) }
+            catch let e as VaultError where e.code == .objectMissing {
+                throw VaultError(.corrupt, "base chunk \(id) is missing from the vault", cause: e.message, location: ChunkCodec.key(for: id))
+            }
         }
         let plain = try ChunkCodec.decode(object, id: id, expectedSize: nil, decompressor: decompressor,
                                           base: { try self.decode($0, verify: !cached, cached: cached, level: level + 1) },

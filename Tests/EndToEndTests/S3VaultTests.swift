@@ -239,7 +239,18 @@ struct S3VaultTests {
         try loadBulkData(cli, db, mb: 14)   // a dump over one 8 MiB part: multipart restore
         let vault = try env.url(objectLock: false, "rt")
         try cli.s3(0, ["init", vault], env)
-        try cli.s3(0, ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db, "--quiet"], env)
+        // Three points with changes in between: the last one's chunks are deltas two links deep,
+        // read from S3 through their chains (links fetched ahead, several at a time).
+        for week in 1...3 {
+            if week > 1 { _ = try cli.psql(db, "UPDATE bulk SET payload = upper(payload) WHERE id % 97 = \(week)") }
+            try cli.s3(0, ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db, "--quiet"], env)
+        }
+        let latest = try #require(try cli.json(try cli.s3(0, ["show", "latest", "--vault", vault, "--json"], env)) as? [String: Any])
+        let latestId = try #require((latest["id"] ?? latest["point"]) as? String)
+        let manifestData = try env.raw(vault).get("points/\(latestId).json")
+        let m = try #require(try JSONSerialization.jsonObject(with: manifestData) as? [String: Any])
+        let dumpChunks = ((m["files"] as? [[String: Any]]) ?? []).flatMap { ($0["chunks"] as? [[String: Any]]) ?? [] }
+        #expect(dumpChunks.contains { ($0["chain"] as? [String])?.isEmpty == false }, "the third point should hold two-link chains")
         let out = cli.dir.appendingPathComponent("out").path
         try cli.s3(0, ["restore", "latest", "--vault", vault, "--to", out], env)
         let check = try Shell.run("/usr/bin/sha256sum", ["-c", "SHA256SUMS"], cwd: URL(fileURLWithPath: out))
