@@ -95,7 +95,7 @@ public struct Chunker: Sendable {
     private func cutAligned(_ data: UnsafeRawBufferPointer, _ align: Set<UInt64>) -> Int {
         let limit = min(data.count, params.maxSize)
         var fp: UInt64 = 0
-        var i = alignMinSize - 64   // 64 bytes of warm-up: the hash covers a 64-byte window
+        var i = max(0, alignMinSize - 64)   // 64 bytes of warm-up: the hash covers a 64-byte window
         let found: Int? = gear.withUnsafeBufferPointer { g in
             let p = data.bindMemory(to: UInt8.self)
             while i < alignMinSize { fp = (fp << 1) &+ g[Int(p[i])]; i += 1 }
