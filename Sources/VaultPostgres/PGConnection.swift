@@ -164,7 +164,13 @@ public final class PGConnection: @unchecked Sendable {
         cancelLock.lock(); defer { cancelLock.unlock() }
         guard let h = cancelHandle else { return }
         var buf = [CChar](repeating: 0, count: 256)
-        _ = PQcancel(h, &buf, Int32(buf.count))
+        // The request travels on a connection of its own, which a busy server (connection
+        // slots, load) can refuse: try again for up to two seconds rather than leave the query
+        // waiting.
+        for attempt in 0..<20 {
+            if PQcancel(h, &buf, Int32(buf.count)) == 1 { return }
+            if attempt < 19 { usleep(100_000) }
+        }
     }
 
     /// Closes the connection. Safe to call more than once.
