@@ -46,6 +46,15 @@ public enum ChunkCodec {
         }
     }
 
+    /// The reference prefix of a delta against `baseIds`: their plaintexts, concatenated in
+    /// order (a single base as it is, not copied).
+    static func reference(_ baseIds: [String], _ plaintext: (String) throws -> Data) rethrows -> Data {
+        if baseIds.count == 1 { return try plaintext(baseIds[0]) }
+        var out = Data()
+        for id in baseIds { out.append(try plaintext(id)) }
+        return out
+    }
+
     /// Bytes before the zstd frame of a delta object.
     static func deltaPrefixSize(bases: Int) -> Int { bases == 1 ? 32 : 1 + 32 * bases }
 
@@ -89,12 +98,9 @@ public enum ChunkCodec {
         case .delta?, .multiDelta?:
             guard let baseIds = baseIds(of: object), !baseIds.isEmpty else { throw corrupt("delta header is cut short") }
             guard let base else { throw corrupt("it is a delta against chunk \(baseIds.joined(separator: " + ")) and no base was given") }
-            var reference = Data()
-            for baseId in baseIds {
-                do {
-                    let plain = try base(baseId)
-                    if baseIds.count == 1 { reference = plain } else { reference.append(plain) }
-                } catch let e as VaultError {
+            let reference = try Self.reference(baseIds) { baseId in
+                do { return try base(baseId) }
+                catch let e as VaultError {
                     throw VaultError(.corrupt, "chunk \(id) is stored as a delta against chunk \(baseId), which cannot be read: \(e.message)",
                                      cause: e.cause, location: e.location ?? key(for: baseId))
                 }

@@ -82,7 +82,7 @@ public final class ChunkStore: @unchecked Sendable {
             // (link(2) without fsync): never dedup against it, write it again.
             try local.delete(key)
         }
-        if try storage.exists(key) { return try reuse(id, key: key) }
+        if try storage.exists(key) { return try reuse(id) }
 
         var object = compressor.encode(plain)
         var bases: [String] = []
@@ -92,8 +92,7 @@ public final class ChunkStore: @unchecked Sendable {
             if (targets.map(\.depth).max() ?? 0) >= maxDepth {
                 // Against the root of the first candidate's chain, if its header confirms it is
                 // a full chunk; else whole.
-                if let root = targets[0].bases.last,
-                   ChunkCodec.baseIds(of: try storage.get(ChunkCodec.key(for: root)))?.isEmpty == true {
+                if let root = targets[0].bases.last, try headerBases(root)?.isEmpty == true {
                     targets = [ChunkRef(id: root, size: 0)]
                 } else {
                     targets = []
@@ -102,11 +101,7 @@ public final class ChunkStore: @unchecked Sendable {
             var needed: [String] = []
             for t in targets { for b in [t.id] + t.bases where !needed.contains(b) { needed.append(b) } }
             if !targets.isEmpty, !needed.contains(id) {
-                var reference = Data()
-                for t in targets {
-                    let p = try delta.bases.plaintext(t.id)
-                    if targets.count == 1 { reference = p } else { reference.append(p) }
-                }
+                let reference = try ChunkCodec.reference(targets.map(\.id)) { try delta.bases.plaintext($0) }
                 if let d = compressor.encodeDelta(plain, base: reference, baseIds: targets.map(\.id), limit: object.count * 4 / 5) {
                     object = d
                     bases = needed
@@ -119,7 +114,7 @@ public final class ChunkStore: @unchecked Sendable {
         do {
             try storage.put(key, object, mode: .createOnly)
         } catch let e as VaultError where e.code == .objectExists {
-            return try reuse(id, key: key)   // another job of this backup (or another backup) stored it first
+            return try reuse(id)   // another job of this backup (or another backup) stored it first
         }
         remember(id, bases: bases, depth: depth, extended: true)
         return Result(storedBytes: Int64(object.count), isNew: true, bases: bases, depth: depth)
@@ -127,10 +122,10 @@ public final class ChunkStore: @unchecked Sendable {
 
     /// An existing chunk no manifest told us about: learn what it needs from the object
     /// headers (breadth first, nearest first), and keep it and all of that as long as this point.
-    private func reuse(_ id: String, key: String) throws -> Result {
+    private func reuse(_ id: String) throws -> Result {
         var bases: [String] = []
         var depth = 0   // the longest path down to a full chunk
-        var level = ChunkCodec.baseIds(of: try storage.get(key)) ?? []
+        var level = try headerBases(id) ?? []
         var distance = 0
         while !level.isEmpty && distance < BaseCache.maxChain {
             distance += 1
@@ -142,7 +137,7 @@ public final class ChunkStore: @unchecked Sendable {
                     for x in k.bases where !bases.contains(x) { bases.append(x) }
                     depth = max(depth, distance + k.depth)
                 } else {
-                    let below = ChunkCodec.baseIds(of: try storage.get(ChunkCodec.key(for: b))) ?? []
+                    let below = try headerBases(b) ?? []
                     if below.isEmpty { depth = max(depth, distance) }
                     next += below
                 }
@@ -152,6 +147,12 @@ public final class ChunkStore: @unchecked Sendable {
         try extend([id] + bases)
         remember(id, bases: bases, depth: depth, extended: false)
         return Result(storedBytes: 0, isNew: false, bases: bases, depth: depth)
+    }
+
+    /// The bases a stored chunk's object header names (empty: a full chunk; nil: a cut-short
+    /// header).
+    private func headerBases(_ id: String) throws -> [String]? {
+        ChunkCodec.baseIds(of: try storage.get(ChunkCodec.key(for: id)))
     }
 
     /// Queues each chunk not yet extended by this backup for a lock extension (S3 Object Lock;
@@ -226,16 +227,8 @@ public final class DeltaSource {
     }
 
     static let sketchSize = 8
-    private static let gear: [UInt64] = {
-        var state: UInt64 = 0x5045_4756_4155_4C54   // fixed: sketches must compare across backups
-        return (0..<256).map { _ in
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }()
+    /// Fixed seed: sketches must compare across backups (and vaults).
+    private static let gear = Chunker.gearTable(seed: 0x5045_4756_4155_4C54)
 
     /// The sketch of a chunk, as stored in `ChunkRef.sketch`.
     public static func sketch(_ chunk: UnsafeRawBufferPointer) -> String {
@@ -299,13 +292,15 @@ public final class DeltaSource {
         func nearest(_ a: Int, _ b: Int) -> Bool { abs(offsets[a] - expected) < abs(offsets[b] - expected) }
         var votes: [Int: Int] = [:]
         for v in Self.sketchValues(sketch) { for i in bySketch[v] ?? [] { votes[i, default: 0] += 1 } }
-        var chosen: Int?
+        var matched: Int?
         if let top = votes.values.max() {
             let best = votes.filter { $0.value == top }.map(\.key)
-            if best.count == 1 || top > 1 { chosen = best.min(by: nearest) }
+            if best.count == 1 || top > 1 { matched = best.min(by: nearest) }
         }
-        if chosen == nil, let same = byHead[head] { chosen = same.min(by: nearest) }
-        if let c = chosen {
+        if matched == nil, let same = byHead[head] { matched = same.min(by: nearest) }
+        let c: Int
+        if let matched {
+            c = matched
             drift = offsets[c] - offset
         } else {
             // The chunk of the previous dump covering the expected offset.
@@ -314,9 +309,8 @@ public final class DeltaSource {
                 let mid = (lo + hi + 1) / 2
                 if offsets[mid] <= expected { lo = mid } else { hi = mid - 1 }
             }
-            chosen = lo
+            c = lo
         }
-        guard let c = chosen else { return [] }
         guard length * 4 > refs[c].size * 5 else { return [refs[c]] }
         let before = c > 0 ? votes[c - 1, default: 0] : -1
         let after = c + 1 < refs.count ? votes[c + 1, default: 0] : -1

@@ -29,21 +29,25 @@ public struct Chunker: Sendable {
     public init(_ params: ChunkerParams) {
         self.params = params
         // Gear table from splitmix64(seed): fixed for a vault, documented in FORMAT.md.
-        var state = params.seed
-        var g = [UInt64](repeating: 0, count: 256)
-        for i in 0..<256 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            g[i] = z ^ (z >> 31)
-        }
-        gear = g
+        gear = Self.gearTable(seed: params.seed)
         // Normalized chunking (level 2): a harder mask before the average size, an easier one
         // after. The gear hash shifts left, so the high bits carry the most context: use them.
         let bits = max(1, Int(Double(params.avgSize).log2Rounded))
         maskSmall = ~UInt64(0) << UInt64(64 - min(63, bits + 2))
         maskLarge = ~UInt64(0) << UInt64(64 - max(1, bits - 2))
+    }
+
+    /// The 256 first outputs of splitmix64 seeded with `seed`: the table of a gear rolling hash
+    /// (the chunker's, and the delta sketches' with their own fixed seed).
+    static func gearTable(seed: UInt64) -> [UInt64] {
+        var state = seed
+        return (0..<256).map { _ in
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
     }
 
     /// Length of the next chunk at the start of `data`. With `final == false` the caller

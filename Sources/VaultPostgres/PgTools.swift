@@ -89,11 +89,6 @@ public struct PgTools: Sendable, Equatable {
             location: overrideDir)
     }
 
-    /// The directories searched when no override is given.
-    public static func defaultCandidates(environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
-        versionedDirectories() + pathDirectories(environment: environment)
-    }
-
     /// `/usr/lib/postgresql/*/bin` (Debian), lowest version first.
     static func versionedDirectories() -> [String] {
         let root = "/usr/lib/postgresql"

@@ -72,7 +72,7 @@ struct PointVerifierTests {
 
         // A storage error alone: unreadable, not damaged.
         let unreachable = ChunkCodec.key(for: m.files[1].chunks[0].id)
-        storage.failing.withLock { $0.insert(unreachable) }
+        _ = storage.failing.withLock { $0.insert(unreachable) }
         let flaky = verifier.verify(id: m.id, state: "active")
         #expect(flaky.status == .unreadable)
         #expect(flaky.failures.map(\.file) == ["b.dump"] && flaky.failures.first?.isDamage == false)
