@@ -164,10 +164,7 @@ struct DeltaTests {
         defer { cli.cleanup() }
         let db = try cli.createDatabase(TestEnvironment.uniqueName("dl"))
         defer { cli.drop(db) }
-        _ = try cli.psql(db, """
-            CREATE TABLE acc(id int PRIMARY KEY, balance int, filler text);
-            INSERT INTO acc SELECT g, g % 1000, md5(g::text) || md5((g * 3)::text) FROM generate_series(1, 150000) g;
-            """)
+        try loadAccounts(cli, db, rows: 150000)
         try cli.initVault()
         try cli.expect(0, ["vault", "set", "--vault", cli.vault, "--soft-delete", "disabled"])
         let first = try #require(try cli.json(try cli.expect(0, ["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--json"])) as? [String: Any])
@@ -216,10 +213,7 @@ struct DeltaTests {
         defer { cli.cleanup() }
         let db = try cli.createDatabase(TestEnvironment.uniqueName("dd"))
         defer { cli.drop(db) }
-        _ = try cli.psql(db, """
-            CREATE TABLE acc(id int PRIMARY KEY, balance int, filler text);
-            INSERT INTO acc SELECT g, g % 1000, md5(g::text) || md5((g * 3)::text) FROM generate_series(1, 60000) g;
-            """)
+        try loadAccounts(cli, db, rows: 60000)
         let deep = cli.dir.appendingPathComponent("deep").path, flat = cli.dir.appendingPathComponent("flat").path
         try cli.expect(0, ["init", deep])
         try cli.expect(0, ["init", flat, "--delta-depth", "1"])

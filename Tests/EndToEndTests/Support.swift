@@ -105,6 +105,15 @@ func loadSampleData(_ cli: CLI, _ db: String, rows: Int = 2000) throws {
         """)
 }
 
+/// A table of `rows` accounts (~70 bytes of poorly compressible filler each) for the delta
+/// tests: updating a few percent of its rows touches every chunk of the next dump a little.
+func loadAccounts(_ cli: CLI, _ db: String, rows: Int) throws {
+    _ = try cli.psql(db, """
+        CREATE TABLE acc(id int PRIMARY KEY, balance int, filler text);
+        INSERT INTO acc SELECT g, g % 1000, md5(g::text) || md5((g * 3)::text) FROM generate_series(1, \(rows)) g;
+        """)
+}
+
 /// Bulk data for tests that need a backup to take a while: about `mb` MB of poorly
 /// compressible rows.
 func loadBulkData(_ cli: CLI, _ db: String, mb: Int) throws {

@@ -147,10 +147,7 @@ struct VerifyTests {
         defer { cli.cleanup() }
         let db = try cli.createDatabase(TestEnvironment.uniqueName("vdl"))
         defer { cli.drop(db) }
-        _ = try cli.psql(db, """
-            CREATE TABLE acc(id int PRIMARY KEY, balance int, filler text);
-            INSERT INTO acc SELECT g, g % 1000, md5(g::text) || md5((g * 3)::text) FROM generate_series(1, 150000) g;
-            """)
+        try loadAccounts(cli, db, rows: 150000)
         try cli.initVault()
         try cli.expect(0, ["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db])
         // 2 % of the rows change: every chunk of the second dump differs a little from its
