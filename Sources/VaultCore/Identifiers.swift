@@ -65,29 +65,6 @@ public enum Timestamp {
     /// Milliseconds since 1970 of 0001-01-01 and of 10000-01-01.
     private static let fastRange: ClosedRange<Int64> = -62_135_596_800_000 ... 253_402_300_799_999
 
-    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-    static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    /// (year, month, day) of days since 1970-01-01 (civil_from_days).
-    static func civil(days z0: Int64) -> (Int64, Int64, Int64) {
-        let z = z0 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (m <= 2 ? yoe + era * 400 + 1 : yoe + era * 400, m, d)
-    }
-
     /// Writes the 24 bytes of `date` in pgvault's RFC 3339 form to `out` (24 bytes long);
     /// false (nothing written) outside years 0001–9999.
     static func writeFast(_ date: Date, into out: UnsafeMutableBufferPointer<UInt8>) -> Bool {
@@ -99,7 +76,8 @@ public enum Timestamp {
         let dayMs: Int64 = 86_400_000
         let dayNumber = ms >= 0 ? ms / dayMs : (ms - dayMs + 1) / dayMs
         var rest = ms - dayNumber * dayMs
-        let (y, mo, d) = civil(days: dayNumber)
+        let c = CivilDate.civil(days: Int(dayNumber))
+        let (y, mo, d) = (Int64(c.year), Int64(c.month), Int64(c.day))
         let h = rest / 3_600_000; rest -= h * 3_600_000
         let mi = rest / 60_000; rest -= mi * 60_000
         let s = rest / 1000
@@ -138,7 +116,7 @@ public enum Timestamp {
             let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
             let monthDays: [Int64] = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
             guard y >= 1, mo >= 1, mo <= 12, d >= 1, d <= monthDays[Int(mo - 1)], h <= 23, mi <= 59, s <= 59 else { return nil }
-            let ms = ((days(year: y, month: mo, day: d) * 24 + h) * 60 + mi) * 60_000 + s * 1000 + frac
+            let ms = ((Int64(CivilDate.days(year: Int(y), month: Int(mo), day: Int(d))) * 24 + h) * 60 + mi) * 60_000 + s * 1000 + frac
             return Date(timeIntervalSince1970: Double(ms) / 1000)
         }
     }
@@ -155,5 +133,33 @@ public enum Timestamp {
         gmtime_r(&t, &tmv)
         return String(format: "%04d%02d%02dT%02d%02d%02dZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
                       Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec))
+    }
+}
+
+/// Proleptic Gregorian dates as day counts since 1970-01-01 (H. Hinnant's algorithms), in
+/// integers: no calendar, locale or time zone involved. Timestamps and the schedule's local
+/// clock both use it.
+public enum CivilDate {
+    /// Days since 1970-01-01 of a date (`days_from_civil`).
+    public static func days(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    /// The date of a day count since 1970-01-01 (`civil_from_days`).
+    public static func civil(days z0: Int) -> (year: Int, month: Int, day: Int) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (m <= 2 ? yoe + era * 400 + 1 : yoe + era * 400, m, d)
     }
 }

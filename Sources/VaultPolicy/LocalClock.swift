@@ -1,4 +1,5 @@
 import Foundation
+import VaultCore
 
 /// Wall-clock arithmetic in a time zone, done with integers so that it never depends on a
 /// calendar's locale settings: an instant becomes "local seconds" (seconds since
@@ -10,30 +11,6 @@ enum LocalClock {
     /// Floor division, correct for negative numbers.
     static func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
 
-    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-    static func days(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = floorDiv(y, 400)
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    /// The Gregorian date of a day count since 1970-01-01 (`civil_from_days`).
-    static func civil(days z0: Int) -> (year: Int, month: Int, day: Int) {
-        let z = z0 + 719_468
-        let era = floorDiv(z, 146_097)
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-    }
-
     /// Monday = 0 … Sunday = 6 of a day count (1970-01-01 was a Thursday).
     static func isoWeekdayIndex(days: Int) -> Int { ((days + 3) % 7 + 7) % 7 }
 
@@ -43,8 +20,8 @@ enum LocalClock {
     /// ISO 8601 week-year and week number of a day count.
     static func isoWeek(days: Int) -> (year: Int, week: Int) {
         let thursday = monday(ofDays: days) + 3
-        let year = civil(days: thursday).year
-        let jan1 = Self.days(year: year, month: 1, day: 1)
+        let year = CivilDate.civil(days: thursday).year
+        let jan1 = CivilDate.days(year: year, month: 1, day: 1)
         return (year, (thursday - jan1) / 7 + 1)
     }
 
@@ -89,7 +66,7 @@ enum LocalClock {
 
     /// `2026-03-29`
     static func dateText(days: Int) -> String {
-        let c = civil(days: days)
+        let c = CivilDate.civil(days: days)
         return String(format: "%04d-%02d-%02d", c.year, c.month, c.day)
     }
 

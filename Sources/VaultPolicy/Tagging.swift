@@ -102,7 +102,7 @@ public enum Tagging {
     /// The week, month and year of `date` in `timeZone`.
     public static func periods(of date: Date, timeZone: TimeZone) -> Periods {
         let days = LocalClock.localDays(date, timeZone)
-        let c = LocalClock.civil(days: days)
+        let c = CivilDate.civil(days: days)
         let w = LocalClock.isoWeek(days: days)
         return Periods(week: String(format: "%04d-W%02d", w.year, w.week),
                        month: String(format: "%04d-%02d", c.year, c.month),
