@@ -101,8 +101,9 @@ public enum VaultCopy {
             try dst.storage.sync()
             // As for a backup: never commit on a lease that lapsed (a sweep may have run).
             try lease.check()
-            // The manifest, unchanged (it still names the vault and job that made it).
-            try dst.storage.put(key, try src.manifestData(v.id), mode: .createOnly)
+            // The manifest, unchanged (it still names the vault and job that made it), stored
+            // as the target's format stores manifests.
+            try dst.storage.put(key, dst.storedManifest(try src.manifestData(v.id)), mode: .createOnly)
             dst.writeSummary(v.manifest)
             if let until, until != v.manifest.retainUntil { try ObjectLock.extendKey(dst.storage, key: key, until: until) }
             // The state, when it differs from what the manifest implies.

@@ -198,7 +198,7 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
         if key.hasPrefix("chunks/") {
             until = chunkUntil
         } else if key.hasPrefix("points/") {
-            until = (try? VaultJSON.decode(RetainOnly.self, from: data, what: key))?.retainUntil
+            until = (try? VaultJSON.decode(RetainOnly.self, from: ManifestCodec.json(data, what: key), what: key))?.retainUntil
         } else if key.hasPrefix("state/") {
             if let st = try? VaultJSON.decode(PointState.self, from: data, what: key) {
                 until = st.retainUntil

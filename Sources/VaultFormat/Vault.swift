@@ -7,8 +7,9 @@ public let pgVaultVersion = "0.1.0"
 /// `vault.json`: what a reader needs to know before it touches anything else.
 public struct VaultConfig: Codable, Equatable, Sendable {
     /// 1: Foundation (chunks, points, jobs). 2: adds settings/, state/, audit/, locks/ and
-    /// retain-until in manifests. pgvault reads both.
-    public static let currentFormat = 2
+    /// retain-until in manifests. 3: manifests stored zstd-compressed (`ManifestCodec`).
+    /// pgvault reads all three, and writes each vault in its own format.
+    public static let currentFormat = 3
     public var format: Int
     public var kind: String
     public var id: String
@@ -100,10 +101,15 @@ public struct Vault: Sendable {
     public func commit(_ manifest: Manifest) throws -> Data {
         let data = try VaultJSON.encode(manifest)
         try storage.sync()
-        try storage.put(Vault.pointKey(manifest.id), data, mode: .createOnly)
+        try storage.put(Vault.pointKey(manifest.id), storedManifest(data), mode: .createOnly)
         try storage.sync()
         writeSummary(manifest)
         return data
+    }
+
+    /// What this vault stores for manifest JSON `json` (compressed from format 3 on).
+    public func storedManifest(_ json: Data) -> Data {
+        ManifestCodec.stored(json, format: config.format)
     }
 
     // MARK: catalog
@@ -155,13 +161,15 @@ public struct Vault: Sendable {
     }
 
     public func loadPoint(key: String) throws -> Manifest {
-        let data = try storage.get(key)
+        let data = try ManifestCodec.json(storage.get(key), what: key)
         return try VaultJSON.decode(Manifest.self, from: data, what: key)
     }
 
-    /// The raw manifest bytes (restore writes them out as manifest.json, unchanged).
+    /// The manifest's JSON, as the backup wrote it (restore writes it out as manifest.json,
+    /// unchanged; decompressed when the vault stores it compressed).
     public func manifestData(_ id: String) throws -> Data {
-        try storage.get(Vault.pointKey(id))
+        let key = Vault.pointKey(id)
+        return try ManifestCodec.json(storage.get(key), what: key)
     }
 
     /// Resolves a point reference: an exact id, a unique prefix of one, or `latest` (the newest

@@ -164,7 +164,7 @@ public struct PointVerifier {
     public func verify(id: String, state: String, progress: (VerifyEvent) -> Void = { _ in }) -> PointCheck {
         let key = Vault.pointKey(id)
         let data: Data
-        do { data = try vault.storage.get(key) }
+        do { data = try ManifestCodec.json(vault.storage.get(key), what: key) }
         catch {
             return PointCheck(id: id, state: state, failures: [.init(file: nil, error: Self.vaultError(error, key: key))])
         }

@@ -49,7 +49,7 @@ private func chunkKeys(_ vault: String) -> Set<String> {
 private func referencedChunkKeys(_ vault: String) throws -> Set<String> {
     var out = Set<String>()
     for name in (try? FileManager.default.contentsOfDirectory(atPath: vault + "/points")) ?? [] where name.hasSuffix(".json") {
-        let data = try Data(contentsOf: URL(fileURLWithPath: vault + "/points/" + name))
+        let data = try ManifestCodec.json(Data(contentsOf: URL(fileURLWithPath: vault + "/points/" + name)), what: name)
         let m = try VaultJSON.decode(Manifest.self, from: data, what: name)
         for f in m.files { for c in f.chunks { for id in c.objectIds { out.insert(ChunkCodec.key(for: id)) } } }  // bases too
     }
@@ -57,7 +57,7 @@ private func referencedChunkKeys(_ vault: String) throws -> Set<String> {
 }
 
 private func manifest(_ vault: String, _ id: String) throws -> Manifest {
-    try VaultJSON.decode(Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: vault + "/points/\(id).json")), what: id)
+    try VaultJSON.decode(Manifest.self, from: storedManifestJSON(vault, id), what: id)
 }
 
 /// Bulk rows whose content depends on `offset`, so two databases share no chunk.
@@ -211,7 +211,7 @@ struct ProtectionTests {
         let dump = try #require(m.files.first { $0.kind == .dump })
         #expect(try sha256File(out + "/" + dump.path) == dump.sha256, "the dump is byte-identical to the one backed up")
         let restoredManifest = try Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))
-        #expect(restoredManifest == (try Data(contentsOf: URL(fileURLWithPath: cli.vault + "/points/\(point).json"))))
+        #expect(restoredManifest == (try storedManifestJSON(cli.vault, point)), "manifest.json is the manifest the backup wrote")
         let audit = try #require(try cli.json(try cli.expect(0, ["audit", "--point", point, "--vault", cli.vault, "--json"])) as? [[String: Any]])
         #expect(audit.compactMap { $0["operation"] as? String } == ["point.create", "point.delete", "point.undelete"])
     }

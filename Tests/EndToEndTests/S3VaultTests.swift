@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaultCore
+import VaultFormat
 import VaultS3
 import VaultStorage
 import VaultTestSupport
@@ -78,7 +79,7 @@ private func pointIds(_ cli: CLI, _ vault: String, _ env: S3Env) throws -> [Stri
 }
 
 private func manifest(_ raw: S3Storage, _ id: String) throws -> [String: Any] {
-    try #require(try JSONSerialization.jsonObject(with: raw.get("points/\(id).json")) as? [String: Any])
+    try #require(try JSONSerialization.jsonObject(with: ManifestCodec.json(raw.get("points/\(id).json"), what: id)) as? [String: Any])
 }
 
 private func chunkKeys(_ m: [String: Any]) -> Set<String> {
@@ -247,7 +248,7 @@ struct S3VaultTests {
         }
         let latest = try #require(try cli.json(try cli.s3(0, ["show", "latest", "--vault", vault, "--json"], env)) as? [String: Any])
         let latestId = try #require((latest["id"] ?? latest["point"]) as? String)
-        let manifestData = try env.raw(vault).get("points/\(latestId).json")
+        let manifestData = try ManifestCodec.json(env.raw(vault).get("points/\(latestId).json"), what: latestId)
         let m = try #require(try JSONSerialization.jsonObject(with: manifestData) as? [String: Any])
         let dumpChunks = ((m["files"] as? [[String: Any]]) ?? []).flatMap { ($0["chunks"] as? [[String: Any]]) ?? [] }
         #expect(dumpChunks.contains { ($0["chain"] as? [String])?.isEmpty == false }, "the third point should hold two-link chains")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaultCore
+import VaultFormat
 import VaultTestSupport
 
 /// Drives the real `pgvault` binary against the real PostgreSQL started by scripts/test.sh.
@@ -122,4 +123,11 @@ func loadBulkData(_ cli: CLI, _ db: String, mb: Int) throws {
         INSERT INTO bulk SELECT g, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) || md5((g * 17)::text)
         FROM generate_series(1, \(mb * 7000)) g;
         """)
+}
+
+/// The JSON of the manifest of point `id` in the local vault at `vault`, as the backup wrote it
+/// (the stored object is zstd-compressed from vault format 3 on: `ManifestCodec`).
+func storedManifestJSON(_ vault: String, _ id: String) throws -> Data {
+    let key = "points/\(id).json"
+    return try ManifestCodec.json(Data(contentsOf: URL(fileURLWithPath: vault + "/" + key)), what: key)
 }

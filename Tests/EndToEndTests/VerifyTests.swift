@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaultCore
+import VaultFormat
 import VaultTestSupport
 
 /// `pgvault verify` against real backups, with chunks damaged and removed on disk.
@@ -8,8 +9,7 @@ import VaultTestSupport
 struct VerifyTests {
     /// The manifest of a point as stored (`points/<id>.json`).
     func manifest(_ cli: CLI, _ id: String) throws -> [String: Any] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: cli.vault + "/points/\(id).json"))
-        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return try #require(try JSONSerialization.jsonObject(with: storedManifestJSON(cli.vault, id)) as? [String: Any])
     }
 
     func chunkPath(_ cli: CLI, _ id: String) -> String { cli.vault + "/chunks/\(id.prefix(2))/\(id)" }

@@ -83,9 +83,10 @@ private final class CtlFixture {
                          files: entries, stats: PointStats())
         m.retainUntil = retainUntil.map(Timestamp.millis)
         m.retention = retainUntil == nil ? nil : "30d"
-        let data = try vault.commit(m)
+        let json = try vault.commit(m)
+        #expect(try vault.manifestData(m.id) == json)
         try AuditLog(storage: storage).append(operation: "point.create", target: m.id, actor: actor, now: started)
-        return (m, data)
+        return (m, try storage.get(Vault.pointKey(m.id)))   // the stored bytes, compressed or not
     }
 
     func read(_ file: FileEntry) throws -> [UInt8] {

@@ -184,6 +184,61 @@ struct VaultTests {
         #expect(try v.resolvePoint("20260101").id == m.id)
         #expect { _ = try v.resolvePoint("2019") } throws: { ($0 as? VaultError)?.code == .pointNotFound }
     }
+
+    func point(_ v: Vault, _ id: String, chunks: Int) -> Manifest {
+        let refs = (0..<chunks).map { i in
+            ChunkRef(id: String(repeating: String(format: "%02x", i % 256), count: 32), size: 1 << 20,
+                     bases: (1...8).map { String(repeating: String(format: "%02x", ($0 * 7 + i) % 256), count: 32) }, depth: 8,
+                     head: nil, sketch: nil, cut: nil)
+        }
+        return Manifest(id: id, vaultId: v.config.id, jobId: "j", server: ServerInfo(name: "s", host: nil, port: nil, version: "15.1", versionNum: 150001),
+                        pgDumpVersion: "15.1", pgVaultVersion: pgVaultVersion, startedAt: Date(timeIntervalSince1970: 1_700_000_000),
+                        finishedAt: Date(timeIntervalSince1970: 1_700_000_010), status: .ok, limits: Limits(), databases: [],
+                        files: [FileEntry(path: "d.dump", kind: .dump, database: "d", size: Int64(chunks) << 20, sha256: String(repeating: "ab", count: 32), chunks: refs)],
+                        stats: PointStats())
+    }
+
+    @Test func newVaultsStoreManifestsCompressedAndHandOutTheirJSON() throws {
+        let storage = MemoryStorage()
+        let v = try Vault.create(storage: storage)
+        #expect(v.config.format == 3)
+        let m = point(v, "20260101T000000Z-abcd0123", chunks: 200)
+        let json = try v.commit(m)
+        let stored = try storage.get(Vault.pointKey(m.id))
+        #expect(ManifestCodec.isCompressed(stored))
+        #expect(stored.count * 2 < json.count, "compressed \(stored.count) of \(json.count) bytes")
+        #expect(try v.manifestData(m.id) == json, "restore and show get the JSON the backup wrote")
+        #expect(try v.resolvePoint(m.id) == m)
+        #expect(try Vault.open(storage: storage).points() == [m])
+    }
+
+    @Test func formatTwoVaultsKeepPlainManifestsAndCopyConvertsPerTarget() throws {
+        let old = MemoryStorage()
+        let v3 = try Vault.create(storage: MemoryStorage())
+        var config = v3.config
+        config.format = 2
+        config.id = "vault-00000000000000f2"
+        try old.put(Vault.configKey, try VaultJSON.encode(config), mode: .createOnly)
+        let v2 = try Vault.open(storage: old)
+        let m = point(v2, "20260101T000000Z-abcd0124", chunks: 3)
+        let json = try v2.commit(m)
+        #expect(try old.get(Vault.pointKey(m.id)) == json, "a format-2 vault stays readable by the pgvault that made it")
+        #expect(v3.storedManifest(json) != json && v2.storedManifest(json) == json)
+        #expect(try ManifestCodec.json(v3.storedManifest(json), what: "x") == json)
+    }
+
+    @Test func aDamagedCompressedManifestIsReportedAsCorruptNamingItsKey() throws {
+        let json = Data(String(repeating: "{\"chunk\": \"0123456789abcdef\"}\n", count: 500).utf8)
+        var stored = ManifestCodec.stored(json, format: 3)
+        #expect(ManifestCodec.isCompressed(stored))
+        stored[stored.count - 2] ^= 0x40   // inside the content checksum or the last block
+        #expect { _ = try ManifestCodec.json(stored, what: "points/p.json") } throws: { e in
+            let v = e as? VaultError
+            return v?.code == .corrupt && v?.location == "points/p.json" && v?.message.contains("points/p.json") == true
+        }
+        #expect { _ = try ManifestCodec.json(stored.prefix(30), what: "points/p.json") } throws: { ($0 as? VaultError)?.code == .corrupt }
+        #expect(try ManifestCodec.json(json, what: "plain") == json, "plain JSON (formats 1 and 2) passes through")
+    }
 }
 
 @Suite("Crash leftovers on a filesystem vault")
