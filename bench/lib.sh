@@ -221,11 +221,21 @@ make_pgbench_db() {
   sql "$db" -c "VACUUM ANALYZE" -c "CHECKPOINT"
 }
 
-# One "week" of uniform churn: of the rows of pgbench_accounts and blobs, 2 % updated at
-# random, 1 % inserted, 0.5 % deleted; then VACUUM ANALYZE. Deterministic row choice per week
-# (setseed), random new bytea payloads.
+# uniform_week DB WEEK [keep|rewrite]: one "week" of uniform churn: of the rows of
+# pgbench_accounts and blobs, 2 % updated at random, 1 % inserted (blobs with new random
+# payloads), 0.5 % deleted; then VACUUM ANALYZE. Deterministic row choice per week (setseed).
+# An updated blob row either keeps its payload and gets a new created_at (keep, the default:
+# the row moves in the table and in the dump, its bytes stay; this reproduces the issue's
+# reference measurement, `zstd -3 --patch-from` of week 2 against week 1 = 1.3 MB here against
+# its 1.4 MB) or gets a new random payload (rewrite: 0.7 MB more incompressible change a week,
+# patch-from 2.4 MB).
 uniform_week() {
-  local db=$1 week=$2
+  local db=$1 week=$2 payload=${3:-keep} blob_update
+  case $payload in
+  keep) blob_update="UPDATE blobs SET created_at = now() WHERE random() < 0.02;" ;;
+  rewrite) blob_update="UPDATE blobs SET data = bench_random_bytes(2048) WHERE random() < 0.02;" ;;
+  *) die "uniform_week: payload must be keep or rewrite, not $payload" ;;
+  esac
   sql "$db" <<EOF
 SELECT setseed(${week}::float8 / 1000);
 UPDATE pgbench_accounts SET abalance = abalance + (random() * 10000)::int - 5000 WHERE random() < 0.02;
@@ -235,7 +245,7 @@ INSERT INTO pgbench_accounts (aid, bid, abalance, filler)
        (SELECT count(*) AS n FROM pgbench_branches) b,
        generate_series(1, (SELECT count(*) / 100 FROM pgbench_accounts)) g;
 DELETE FROM pgbench_accounts WHERE random() < 0.005;
-UPDATE blobs SET data = bench_random_bytes(2048) WHERE random() < 0.02;
+$blob_update
 INSERT INTO blobs (data) SELECT bench_random_bytes(2048) FROM generate_series(1, (SELECT count(*) / 100 FROM blobs));
 DELETE FROM blobs WHERE random() < 0.005;
 VACUUM ANALYZE;
