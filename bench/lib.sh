@@ -62,8 +62,9 @@ median() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "null" || b == "null" || b + 0 == 0) print "null"; else printf "%.3f", a / b }'; }
 bytes_of() { du -sb "$1" | cut -f1; }
 max_rss_kb() { awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }' "$1"; }
-# Runs "$@" and prints its wall time in seconds (stdout of the command goes to stderr).
-timed() { local t0 t1; t0=$(now); "$@" >&2; t1=$(now); elapsed "$t0" "$t1"; }
+# Runs "$@" and prints its wall time in seconds (stdout of the command goes to stderr); fails
+# when the command fails, so that a broken step stops the benchmark instead of timing an error.
+timed() { local t0 t1 rc=0; t0=$(now); "$@" >&2 || rc=$?; t1=$(now); elapsed "$t0" "$t1"; return "$rc"; }
 
 # --- packages ---------------------------------------------------------------------------
 # need_packages PKG...: install the Debian packages that dpkg-query does not report installed.
