@@ -214,7 +214,7 @@ extension ShowCommand {
             l.append("  vault:            \(vault.config.id) at \(vault.storage.location)")
             l.append("  server:           \(m.server.name), PostgreSQL \(m.server.version)")
             l.append("  taken:            \(Timestamp.rfc3339(m.startedAt)) to \(Timestamp.rfc3339(m.finishedAt)), status \(m.status.rawValue)")
-            l.append("  manifest sha256:  \(manifestHash)  (points/\(m.id).json)")
+            l.append("  manifest sha256:  \(manifestHash)  (its JSON, as manifest.json of a restore)")
             l.append("  retain until:     \(view.retainUntil.map(Timestamp.rfc3339) ?? "none")")
             l.append("  immutability:     \(settings.immutability.rawValue)\(settings.lockedAt.map { ", locked since " + Timestamp.rfc3339($0) } ?? "")")
             l.append("  soft delete:      \(settings.softDelete.rawValue), \(settings.softDeleteDays) days; this point: \(e.state)\(view.state.purgeAfter.map { ", purge from " + Timestamp.rfc3339($0) } ?? "")")
