@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import VaultCore
 import CLibPQ
 
@@ -9,6 +10,11 @@ public final class PGConnection: @unchecked Sendable {
     /// `PQgetCancel` object, so another thread can cancel a running query (`cancel()`).
     private var cancelHandle: OpaquePointer?
     private let cancelLock = NSLock()
+    /// Set by `cancel()`: no query starts on this connection any more.
+    private let cancelled = Atomic<Bool>(false)
+    /// True while a statement runs (`query`, `exec`), so `cancel()` knows whether there is
+    /// anything to cancel on the server.
+    private let busy = Atomic<Bool>(false)
     /// Where this connection goes, as `user@host:port/dbname` (never the password).
     public let display: String
     /// The database this connection is attached to.
@@ -71,12 +77,29 @@ public final class PGConnection: @unchecked Sendable {
         return conn
     }
 
+    /// Marks a statement as running for `cancel()`, or refuses to start one after a cancel.
+    /// `busy` is set before `cancelled` is read, and `cancel()` sets `cancelled` before it reads
+    /// `busy`: whichever comes second sees the other, so a cancel that lands just before a
+    /// statement starts stops it here or is sent while it runs, never lost in between.
+    private func begin() throws {
+        busy.store(true, ordering: .sequentiallyConsistent)
+        if cancelled.load(ordering: .sequentiallyConsistent) {
+            busy.store(false, ordering: .sequentiallyConsistent)
+            throw VaultError(.query, "A query on \(display) was not started: it was cancelled (the job is being interrupted).",
+                             cause: "SQLSTATE 57014 (cancelled before it was sent)", location: display)
+        }
+    }
+
+    private func end() { busy.store(false, ordering: .sequentiallyConsistent) }
+
     /// Runs one statement with `$1...` text parameters (nil is SQL NULL) and returns all rows
     /// as text (nil for NULL).
     /// - Throws: `VaultError(.query)` with the SQLSTATE and the server's message.
     @discardableResult
     public func query(_ sql: String, _ params: [String?] = []) throws -> [[String?]] {
         let c = try handle()
+        try begin()
+        defer { end() }
         let cParams: [UnsafeMutablePointer<CChar>?] = params.map { $0.flatMap { strdup($0) } }
         defer { cParams.forEach { free($0) } }
         var ptrs: [UnsafePointer<CChar>?] = cParams.map { $0.map { UnsafePointer($0) } }
@@ -122,6 +145,8 @@ public final class PGConnection: @unchecked Sendable {
     /// Runs one or more statements without parameters or results (`PQexec`).
     public func exec(_ sql: String) throws {
         let c = try handle()
+        try begin()
+        defer { end() }
         guard let res = PQexec(c, sql) else {
             let msg = String(cString: PQerrorMessage(c)).trimmingCharacters(in: .whitespacesAndNewlines)
             throw VaultError(.query, "A query on \(display) failed: \(msg)", cause: msg, location: display)
@@ -158,18 +183,21 @@ public final class PGConnection: @unchecked Sendable {
         return String(cString: v)
     }
 
-    /// Asks the server to cancel the query running on this connection (from any thread, e.g.
-    /// on SIGTERM while a limit scan runs); the query then fails with SQLSTATE 57014.
+    /// Cancels this connection for good (from any thread, e.g. on SIGTERM while a limit scan
+    /// runs): the running query fails with SQLSTATE 57014, and no other query starts.
     public func cancel() {
+        cancelled.store(true, ordering: .sequentiallyConsistent)
         cancelLock.lock(); defer { cancelLock.unlock() }
         guard let h = cancelHandle else { return }
         var buf = [CChar](repeating: 0, count: 256)
         // The request travels on a connection of its own, which a busy server (connection
-        // slots, load) can refuse: try again for up to two seconds rather than leave the query
-        // waiting.
-        for attempt in 0..<20 {
-            if PQcancel(h, &buf, Int32(buf.count)) == 1 { return }
-            if attempt < 19 { usleep(100_000) }
+        // slots, load) can refuse, and a request that reaches the server before the statement
+        // does is ignored: send it again every 100 ms while the statement runs, for up to two
+        // seconds, rather than leave the query waiting.
+        for _ in 0..<20 {
+            guard busy.load(ordering: .sequentiallyConsistent) else { return }
+            _ = PQcancel(h, &buf, Int32(buf.count))
+            usleep(100_000)
         }
     }
 

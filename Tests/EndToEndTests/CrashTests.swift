@@ -111,7 +111,8 @@ struct PreflightInterruptTests {
         let p = try cli.spawn(["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet"])
         var waiting = false
         for _ in 0..<100 {
-            let n = try Shell.psql(cli.base, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgvault' AND wait_event_type = 'Lock'")
+            // This backup's session (the database is this test's own; other tests run pgvault too).
+            let n = try Shell.psql(cli.base, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgvault' AND wait_event_type = 'Lock' AND datname = '\(db)'")
             if n.trimmingCharacters(in: .whitespacesAndNewlines) != "0" { waiting = true; break }
             Thread.sleep(forTimeInterval: 0.1)
         }

@@ -51,6 +51,23 @@ import VaultTestSupport
         #expect(e.map { !$0.description.contains("s3cret") } ?? false)
     }
 
+    @Test func cancelStopsARunningQueryAndEveryLaterOne() throws {
+        let conn = try PGConnection.connect(try baseInfo())
+        defer { conn.close() }
+        // A cancel while the statement runs: it fails with 57014 well before its 30 s.
+        let started = Date()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { conn.cancel() }
+        let e = vaultError { _ = try conn.query("SELECT pg_sleep(30)") }
+        #expect(e?.code == .query && e?.message.contains("57014") == true, "\(String(describing: e))")
+        #expect(Date().timeIntervalSince(started) < 10)
+        // A cancel that came before a statement (an interrupt between two queries) stops the
+        // next one before it is sent: it never reaches the server to wait there.
+        let later = vaultError { _ = try conn.query("SELECT pg_sleep(30)") }
+        #expect(later?.code == .query && later?.message.contains("not started") == true, "\(String(describing: later))")
+        #expect(later?.cause?.contains("57014") == true)
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
     @Test func closeIsIdempotent() throws {
         let conn = try PGConnection.connect(try baseInfo())
         #expect(conn.isOpen)
