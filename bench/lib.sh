@@ -229,7 +229,7 @@ make_pgbench_db() {
 # the row moves in the table and in the dump, its bytes stay; this reproduces the issue's
 # reference measurement, `zstd -3 --patch-from` of week 2 against week 1 = 1.3 MB here against
 # its 1.4 MB) or gets a new random payload (rewrite: 0.7 MB more incompressible change a week,
-# patch-from 2.4 MB).
+# patch-from 2.0 MB).
 uniform_week() {
   local db=$1 week=$2 payload=${3:-keep} blob_update
   case $payload in

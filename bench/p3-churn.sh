@@ -4,7 +4,7 @@
 #   uniform  pgbench -s $SCALE_CHURN (default 20) + ~10 % 2 KB random bytea; each week 2 % of
 #            the rows of pgbench_accounts and blobs updated at random, 1 % inserted, 0.5 % deleted;
 #            updated blob rows keep their payloads (they move; see uniform_week in lib.sh)
-#   uniform-rewrite  the same, but every updated blob row gets a new random payload: twice the
+#   uniform-rewrite  the same, but every updated blob row gets a new random payload: 1.5× the
 #            weekly change of the reference; measured and reported, not a target
 #   append   events table ($EVENTS_ROWS rows) growing 1 % a week, updates only to its newest
 #            2 %, plus small reference tables (users, kinds)
