@@ -361,15 +361,21 @@ public enum CatalogPack {
     /// Decodes a pack; throws on anything that is not a whole, well-formed pack of this
     /// version (the caller then ignores the pack).
     public static func decode(_ data: Data) throws -> (vaultId: String, summaries: [Manifest]) {
-        let body = try decompress(data)
-        return try body.withUnsafeBytes { raw in
+        let (vaultId, summaries) = try walk(try decompress(data)) { try $0.manifest() }
+        return (vaultId, summaries)
+    }
+
+    /// Reads a pack body: the vault id, the record count, then each record with `record`, and
+    /// nothing after the last. What `decode` and `records` share.
+    private static func walk<T>(_ body: [UInt8], record: (inout Reader) throws -> T) throws -> (vaultId: String, records: [T]) {
+        try body.withUnsafeBytes { raw in
             var r = Reader(raw)
             let vaultId = try r.string()
             let count = try r.uint()
             guard count <= UInt64(raw.count) else { throw Malformed(description: "count") }
-            var out: [Manifest] = []
+            var out: [T] = []
             out.reserveCapacity(Int(count))
-            for _ in 0..<count { out.append(try r.manifest()) }
+            for _ in 0..<count { out.append(try record(&r)) }
             guard r.atEnd else { throw Malformed(description: "bytes after the last record") }
             return (vaultId, out)
         }
@@ -390,23 +396,15 @@ public enum CatalogPack {
     /// (so that `RecordReader` cannot fail later) but keeping only ids and start times.
     static func records(_ data: Data) throws -> (vaultId: String, Records) {
         let body = try decompress(data)
-        return try body.withUnsafeBytes { raw in
-            var r = Reader(raw)
-            let vaultId = try r.string()
-            let count = try r.uint()
-            guard count <= UInt64(raw.count) else { throw Malformed(description: "count") }
-            var offsets: [Int] = [], ids: [String] = [], started: [Date] = []
-            offsets.reserveCapacity(Int(count)); ids.reserveCapacity(Int(count)); started.reserveCapacity(Int(count))
-            for _ in 0..<count {
-                offsets.append(r.pos)
-                let (id, t) = try r.skipRecord()
-                ids.append(id)
-                started.append(t)
-            }
-            guard r.atEnd else { throw Malformed(description: "bytes after the last record") }
-            let descending = ids.indices.dropFirst().allSatisfy { ids[$0 - 1] > ids[$0] }
-            return (vaultId, Records(body: body, offsets: offsets, ids: ids, startedAt: started, descendingIds: descending))
+        let (vaultId, walked) = try walk(body) { r -> (offset: Int, id: String, startedAt: Date) in
+            let offset = r.pos
+            let (id, t) = try r.skipRecord()
+            return (offset, id, t)
         }
+        let ids = walked.map(\.id)
+        let descending = ids.indices.dropFirst().allSatisfy { ids[$0 - 1] > ids[$0] }
+        return (vaultId, Records(body: body, offsets: walked.map(\.offset), ids: ids, startedAt: walked.map(\.startedAt),
+                                 descendingIds: descending))
     }
 
     /// Decodes single records of `Records` into what `points --json` shows, keeping the

@@ -22,6 +22,21 @@ func dumpLike(_ count: Int, seed: UInt64) -> [UInt8] {
 
 let small = ChunkerParams(algorithm: "gear-fastcdc-v1", minSize: 2048, avgSize: 8192, maxSize: 65536, seed: 42)
 
+/// Writes `bytes` into `store` as file `path` of database `database` (`small` chunks, level 1),
+/// handing them to the writer in pieces of at most 7,777 bytes as a pipe would.
+func writeFile(_ store: ChunkStore, _ bytes: [UInt8], path: String, database: String) throws -> FileEntry {
+    let w = FileWriter(store: store, chunker: Chunker(small), compressor: Compressor(level: 1))
+    var pos = 0
+    try w.consume { buf in
+        let n = min(buf.count, bytes.count - pos, 7777)
+        bytes.withUnsafeBytes { buf.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[pos..<(pos + n)])) }
+        pos += n
+        return n
+    }
+    let r = try w.finish()
+    return FileEntry(path: path, kind: .dump, database: database, size: r.size, sha256: r.sha256, chunks: r.chunks)
+}
+
 func cuts(_ data: [UInt8], _ params: ChunkerParams) -> [[UInt8]] {
     let c = Chunker(params)
     var out: [[UInt8]] = []
@@ -110,18 +125,7 @@ struct FileRoundTripTests {
         let vault = try Vault.create(storage: storage)
         let store = ChunkStore(storage: storage)
         let data = dumpLike(600_000, seed: 11)
-        func write(_ bytes: [UInt8]) throws -> FileEntry {
-            let w = FileWriter(store: store, chunker: Chunker(small), compressor: Compressor(level: 1))
-            var pos = 0
-            try w.consume { buf in
-                let n = min(buf.count, bytes.count - pos, 7777)
-                bytes.withUnsafeBytes { buf.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[pos..<(pos + n)])) }
-                pos += n
-                return n
-            }
-            let r = try w.finish()
-            return FileEntry(path: "x.dump", kind: .dump, database: "x", size: r.size, sha256: r.sha256, chunks: r.chunks)
-        }
+        func write(_ bytes: [UInt8]) throws -> FileEntry { try writeFile(store, bytes, path: "x.dump", database: "x") }
         let first = try write(data)
         #expect(first.size == Int64(data.count))
         #expect(first.sha256 == data.withUnsafeBytes { ChunkCodec.sha256Hex($0) })

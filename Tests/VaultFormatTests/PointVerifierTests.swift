@@ -31,18 +31,7 @@ struct PointVerifierTests {
         let vault: Vault
         if let existing = try? Vault.open(storage: storage) { vault = existing } else { vault = try Vault.create(storage: storage) }
         let store = ChunkStore(storage: storage)
-        func write(_ name: String, _ bytes: [UInt8]) throws -> FileEntry {
-            let w = FileWriter(store: store, chunker: Chunker(small), compressor: Compressor(level: 1))
-            var pos = 0
-            try w.consume { buf in
-                let n = min(buf.count, bytes.count - pos, 7777)
-                bytes.withUnsafeBytes { buf.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[pos..<(pos + n)])) }
-                pos += n
-                return n
-            }
-            let r = try w.finish()
-            return FileEntry(path: name, kind: .dump, database: name, size: r.size, sha256: r.sha256, chunks: r.chunks)
-        }
+        func write(_ name: String, _ bytes: [UInt8]) throws -> FileEntry { try writeFile(store, bytes, path: name, database: name) }
         let files = [try write("a.dump", dumpLike(200_000, seed: 1)), try write("b.dump", dumpLike(150_000, seed: 2))]
         let m = Manifest(id: id, vaultId: vault.config.id, jobId: "j",
                          server: ServerInfo(name: "s", host: nil, port: nil, version: "15.1", versionNum: 150001),
