@@ -8,22 +8,28 @@ public import VaultStorage
 public struct FileReader {
     public let storage: any Storage
     public init(storage: any Storage) { self.storage = storage }
+    /// Decode workers per file: restoring the newest point of a long delta chain is CPU-bound
+    /// (every link is decoded), so it scales with cores; eight bound the memory held ahead
+    /// (workers x 4 chunks).
+    static let maxWorkers = 8
 
     /// Calls `sink` with each chunk in order, then checks the file's size and SHA-256 against
     /// the manifest. Throws `.corrupt` naming the file, and the chunk (or delta base) at fault,
     /// on any mismatch: what `sink` received is verified only once `read` returns, so sinks
     /// write to a temporary name and keep nothing when it throws.
     ///
-    /// Worker threads (two, or one on a single core) fetch and decode chunks (through delta
-    /// chains, checking lengths) ahead, chunk i on worker i mod n, each into its own small queue,
+    /// Worker threads (one per core, at most eight) fetch and decode chunks (through delta
+    /// chains, checking lengths) ahead, chunk i on worker i mod n, each into its own queue of
+    /// four (two left workers idle whenever chunks of unequal cost lined up on one of them),
     /// while this thread takes them back in order, hashes the whole file and hands chunks to
     /// `sink`: reading, decoding and writing overlap, and memory stays bounded by those few
     /// chunks. Hashing the file once covers every chunk (their ids are hashes of the same bytes);
     /// only on a mismatch is each chunk hashed, to name the damaged one.
-    public func read(_ file: FileEntry, decompressor: Decompressor = Decompressor(),
+    /// `workers` overrides the per-core count (tests run the many-worker case on small machines).
+    public func read(_ file: FileEntry, decompressor: Decompressor = Decompressor(), workers: Int? = nil,
                      sink: (Data) throws -> Void) throws {
-        let workers = file.chunks.count > 1 && ProcessInfo.processInfo.activeProcessorCount > 1 ? 2 : 1
-        let queues = (0..<workers).map { _ in BlockingQueue<Result<Data, VaultError>>(capacity: 2) }
+        let workers = max(1, min(file.chunks.count, workers ?? min(ProcessInfo.processInfo.activeProcessorCount, Self.maxWorkers)))
+        let queues = (0..<workers).map { _ in BlockingQueue<Result<Data, VaultError>>(capacity: 4) }
         let storage = self.storage
         for w in 0..<workers {
             let ahead = queues[w]

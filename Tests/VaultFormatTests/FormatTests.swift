@@ -153,6 +153,26 @@ struct FileRoundTripTests {
         } throws: { e in ((e as? VaultError)?.message ?? "").contains("is missing") }
     }
 
+    @Test(arguments: [1, 3, 5, 8])
+    func readsInOrderWithAnyNumberOfWorkers(_ workers: Int) throws {
+        let storage = MemoryStorage()
+        let data = dumpLike(900_000, seed: 23)
+        let file = try writeFile(ChunkStore(storage: storage), data, path: "w.dump", database: "w")
+        #expect(file.chunks.count > 8, "more chunks than workers: \(file.chunks.count)")
+        var back = Data()
+        var pieces = 0
+        try FileReader(storage: storage).read(file, workers: workers) { back.append($0); pieces += 1 }
+        #expect(Array(back) == data, "chunks come back in file order")
+        #expect(pieces == file.chunks.count)
+
+        // A damaged chunk in the middle stops the read and is named, whichever worker had it.
+        let victim = file.chunks[file.chunks.count / 2].id
+        storage.tamper(ChunkCodec.key(for: victim)) { $0[$0.count - 2] ^= 1 }
+        #expect {
+            try FileReader(storage: storage).read(file, workers: workers) { _ in }
+        } throws: { e in ((e as? VaultError)?.message ?? "").contains(victim) }
+    }
+
     @Test func emptyFileHasNoChunks() throws {
         let storage = MemoryStorage()
         let w = FileWriter(store: ChunkStore(storage: storage), chunker: Chunker(small), compressor: Compressor(level: 1))
