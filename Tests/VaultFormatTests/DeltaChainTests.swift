@@ -59,6 +59,25 @@ private func headerChain(_ id: String, _ storage: any Storage) throws -> Set<Str
 
 @Suite("Delta chains")
 struct DeltaChainTests {
+    @Test func sketchInFourLanesEqualsTheOnePassDefinition() {
+        var s: UInt64 = 5
+        func random(_ n: Int) -> [UInt8] {
+            (0..<n).map { _ in s = s &* 6364136223846793005 &+ 1442695040888963407; return UInt8(truncatingIfNeeded: s >> 33) }
+        }
+        let sizes = [0, 1, 63, 64, 65, 255, 256, 257, 259, 260, 261, 1_000, 4_099, 100_000, 1_600_003]
+        for n in sizes {
+            for bytes in [random(n), dumpLike(n, seed: UInt64(n)), [UInt8](repeating: 32, count: n)] {
+                bytes.withUnsafeBytes { b in
+                    #expect(DeltaSource.sketch(b) == DeltaSource.sketchOnePass(b), "\(n) bytes")
+                }
+            }
+        }
+        // And a sketch is what it says: eight 16-digit values, ascending.
+        let v = random(300_000).withUnsafeBytes { DeltaSource.sketch($0) }
+        let values = stride(from: 0, to: v.count, by: 16).map { UInt64(v.dropFirst($0).prefix(16), radix: 16) ?? 0 }
+        #expect(values.count == 8 && values == values.sorted() && Set(values).count == 8)
+    }
+
     @Test func chainsGrowOnePointAtATimeUpToTheDepthLimitThenRestartAtTheRoot() throws {
         let storage = MemoryStorage()
         let versions = weeklyVersions(7)
