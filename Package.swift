@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "VaultCore", swiftSettings: strict),
         .target(name: "VaultStorage", dependencies: ["VaultCore", "CSystemShims"], swiftSettings: strict),
         .target(name: "VaultFormat", dependencies: [
-            "VaultCore", "VaultStorage", "CZstd",
+            "VaultCore", "VaultStorage", "CZstd", "CSystemShims",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),

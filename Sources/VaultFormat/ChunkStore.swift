@@ -377,7 +377,7 @@ public final class FileWriter {
     private var buffer: UnsafeMutableRawBufferPointer
     private var start = 0
     private var end = 0
-    private var fileHash = SHA256()
+    private var hasher = FileHasher()
     public private(set) var size: Int64 = 0
     public private(set) var chunks: [ChunkRef] = []
     public private(set) var storedBytes: Int64 = 0
@@ -432,8 +432,7 @@ public final class FileWriter {
             let len = chunker.cut(UnsafeRawBufferPointer(rebasing: buffer[start..<end]), align: delta?.cuts)
             try emit(len)
         }
-        let digest = Hex.encode(fileHash.finalize())
-        return (size, digest, chunks)
+        return (size, hasher.finalize(), chunks)
     }
 
     private func cutFullChunks() throws {
@@ -458,8 +457,7 @@ public final class FileWriter {
 
     private func emit(_ len: Int) throws {
         let piece = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + len)])
-        fileHash.update(bufferPointer: piece)
-        let id = ChunkCodec.sha256Hex(piece)
+        let id = hasher.chunk(piece)
         let m = store.marks(of: id) ?? ChunkStore.Marks(head: Hex.encode(DeltaSource.anchor(piece)), sketch: DeltaSource.sketch(piece),
                                                         cut: chunker.cutHash(piece).map { String($0, radix: 16) })
         var candidate: (candidates: [ChunkRef], bases: BaseCache)?
