@@ -9,16 +9,18 @@ public struct FileReader {
     public let storage: any Storage
     public init(storage: any Storage) { self.storage = storage }
     /// Decode workers per file: restoring the newest point of a long delta chain is CPU-bound
-    /// (every link is decoded), so it scales with cores; eight bound the memory held ahead
-    /// (workers x 4 chunks).
-    static let maxWorkers = 8
+    /// (every link is decoded), so it scales with cores, up to four: each worker holds up to
+    /// four decoded chunks queued and four cached bases, at most 8 MiB each (the chunker's
+    /// maximum), so four workers bound what a restore holds ahead to roughly 256 MiB (~50 MiB with
+    /// typical 1.6 MB chunks).
+    static let maxWorkers = 4
 
     /// Calls `sink` with each chunk in order, then checks the file's size and SHA-256 against
     /// the manifest. Throws `.corrupt` naming the file, and the chunk (or delta base) at fault,
     /// on any mismatch: what `sink` received is verified only once `read` returns, so sinks
     /// write to a temporary name and keep nothing when it throws.
     ///
-    /// Worker threads (one per core, at most eight) fetch and decode chunks (through delta
+    /// Worker threads (one per core, at most four) fetch and decode chunks (through delta
     /// chains, checking lengths) ahead, chunk i on worker i mod n, each into its own queue of
     /// four (two left workers idle whenever chunks of unequal cost lined up on one of them),
     /// while this thread takes them back in order, hashes the whole file and hands chunks to
