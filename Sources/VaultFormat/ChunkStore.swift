@@ -280,6 +280,11 @@ public final class DeltaSource {
                 for i in (4 * lane)..<n { f3 = (f3 << 1) &+ gb[Int(b[i])]; offer(f3) }
             }
         }
+        return sketchText(smallest)
+    }
+
+    /// The sketch values (ascending; `.max` for none) as `ChunkRef.sketch` holds them.
+    private static func sketchText(_ smallest: [UInt64]) -> String {
         var out = ""
         for v in smallest where v != .max {
             let h = String(v, radix: 16)
@@ -299,10 +304,7 @@ public final class DeltaSource {
                 smallest.sort()
             }
         }
-        return smallest.filter { $0 != .max }.map { v in
-            let h = String(v, radix: 16)
-            return String(repeating: "0", count: 16 - h.count) + h
-        }.joined()
+        return sketchText(smallest)
     }
 
     static func sketchValues(_ sketch: String?) -> [UInt64] {

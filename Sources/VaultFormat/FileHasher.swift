@@ -11,37 +11,48 @@ public struct FileHasher {
     /// Whether this CPU has the SHA extensions the interleaved pass needs.
     public static let interleavedAvailable = pgv_sha256_available() != 0
 
-    private var native: pgv_sha256?
-    private var fallback: SHA256?
+    /// The file's running hash: in the C context (interleaved pass) or swift-crypto's.
+    private enum State {
+        case interleaved(pgv_sha256)
+        case twoPasses(SHA256)
+    }
+    private var state: State
 
     /// `interleaved: false` forces the swift-crypto path (tests run both).
     public init(interleaved: Bool = FileHasher.interleavedAvailable) {
         if interleaved && Self.interleavedAvailable {
             var c = pgv_sha256()
             pgv_sha256_init(&c)
-            native = c
+            state = .interleaved(c)
         } else {
-            fallback = SHA256()
+            state = .twoPasses(SHA256())
         }
     }
 
     /// Adds a chunk to the file's hash and returns the chunk's id (lowercase hex SHA-256).
     public mutating func chunk(_ piece: UnsafeRawBufferPointer) -> String {
-        guard var c = native else {
-            fallback?.update(bufferPointer: piece)
+        switch state {
+        case .interleaved(var c):
+            var out = [UInt8](repeating: 0, count: 32)
+            pgv_sha256_file_and_chunk(&c, piece.baseAddress?.assumingMemoryBound(to: UInt8.self), piece.count, &out)
+            state = .interleaved(c)
+            return Hex.encode(out)
+        case .twoPasses(var file):
+            file.update(bufferPointer: piece)
+            state = .twoPasses(file)
             return ChunkCodec.sha256Hex(piece)
         }
-        var out = [UInt8](repeating: 0, count: 32)
-        pgv_sha256_file_and_chunk(&c, piece.baseAddress?.assumingMemoryBound(to: UInt8.self), piece.count, &out)
-        native = c
-        return Hex.encode(out)
     }
 
     /// The file's SHA-256 (lowercase hex).
     public mutating func finalize() -> String {
-        guard var c = native else { return Hex.encode(fallback?.finalize() ?? SHA256().finalize()) }
-        var out = [UInt8](repeating: 0, count: 32)
-        pgv_sha256_final(&c, &out)
-        return Hex.encode(out)
+        switch state {
+        case .interleaved(var c):
+            var out = [UInt8](repeating: 0, count: 32)
+            pgv_sha256_final(&c, &out)
+            return Hex.encode(out)
+        case .twoPasses(let file):
+            return Hex.encode(file.finalize())
+        }
     }
 }

@@ -22,7 +22,7 @@ public struct FileReader {
     ///
     /// Worker threads (one per core, at most four) fetch and decode chunks (through delta
     /// chains, checking lengths) ahead, chunk i on worker i mod n, each into its own queue of
-    /// four (two left workers idle whenever chunks of unequal cost lined up on one of them),
+    /// four (with two, a worker sat idle whenever chunks of unequal cost lined up on the other),
     /// while this thread takes them back in order, hashes the whole file and hands chunks to
     /// `sink`: reading, decoding and writing overlap, and memory stays bounded by those few
     /// chunks. Hashing the file once covers every chunk (their ids are hashes of the same bytes);

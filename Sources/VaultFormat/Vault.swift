@@ -161,15 +161,18 @@ public struct Vault: Sendable {
     }
 
     public func loadPoint(key: String) throws -> Manifest {
-        let data = try ManifestCodec.json(storage.get(key), what: key)
-        return try VaultJSON.decode(Manifest.self, from: data, what: key)
+        try VaultJSON.decode(Manifest.self, from: manifestJSON(key: key), what: key)
     }
 
     /// The manifest's JSON, as the backup wrote it (restore writes it out as manifest.json,
     /// unchanged; decompressed when the vault stores it compressed).
     public func manifestData(_ id: String) throws -> Data {
-        let key = Vault.pointKey(id)
-        return try ManifestCodec.json(storage.get(key), what: key)
+        try manifestJSON(key: Vault.pointKey(id))
+    }
+
+    /// The JSON of the manifest stored at `key`, in whichever form this vault stores it.
+    func manifestJSON(key: String) throws -> Data {
+        try ManifestCodec.json(storage.get(key), what: key)
     }
 
     /// Resolves a point reference: an exact id, a unique prefix of one, or `latest` (the newest

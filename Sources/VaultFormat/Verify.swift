@@ -164,7 +164,7 @@ public struct PointVerifier {
     public func verify(id: String, state: String, progress: (VerifyEvent) -> Void = { _ in }) -> PointCheck {
         let key = Vault.pointKey(id)
         let data: Data
-        do { data = try ManifestCodec.json(vault.storage.get(key), what: key) }
+        do { data = try vault.manifestJSON(key: key) }
         catch {
             return PointCheck(id: id, state: state, failures: [.init(file: nil, error: Self.vaultError(error, key: key))])
         }
