@@ -2,6 +2,10 @@
 # P6 (issue 7): eight databases (pgbench -s $SCALE6, default 5, each) backed up by one
 # `pgvault backup --jobs 2` into an empty vault, against a sequential loop of
 # `pg_dump -Fc -f FILE` over the same eight databases.
+# Also reported (no target): the floor of any tool that spawns pg_dump -Z0 for each database,
+# two at a time, and reads its output: the same eight `pg_dump -Fc -Z0 | cat >/dev/null`
+# through `xargs -P $P6_JOBS`. On a 2-core machine the server backends and the pg_dumps alone
+# keep both cores busy; see bench/README.md, P6.
 #   bench/p6-jobs.sh
 #   SCALE6=1 REPS=1 bench/p6-jobs.sh    # smoke run
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,7 +24,9 @@ for d in "${dbs[@]}"; do total=$((total + $(db_size "$d"))); done
 rec databases "$P6_DBS"
 rec database_bytes_total "$total"
 
-t_loop=(); t_vault=()
+conns=()
+for d in "${dbs[@]}"; do conns+=("$(dbconn "$d")"); done
+t_loop=(); t_vault=(); t_floor=()
 for ((r = 1; r <= REPS; r++)); do
   log "repetition $r/$REPS: sequential pg_dump -Fc loop"
   rm -rf "$w/dumps"; mkdir -p "$w/dumps"
@@ -29,6 +35,12 @@ for ((r = 1; r <= REPS; r++)); do
   t1=$(now)
   t_loop+=("$(elapsed "$t0" "$t1")")
   fc_total=$(bytes_of "$w/dumps")
+  log "repetition $r/$REPS: floor: pg_dump -Fc -Z0 | cat >/dev/null, $P6_JOBS at a time"
+  t0=$(now)
+  printf '%s\n' "${conns[@]}" | xargs -d '\n' -P "$P6_JOBS" -I{} bash -c 'set -o pipefail; pg_dump -Fc -Z0 "$1" | cat >/dev/null' bash {} \
+    || die "pg_dump for the floor failed"
+  t1=$(now)
+  t_floor+=("$(elapsed "$t0" "$t1")")
   log "repetition $r/$REPS: pgvault backup --jobs $P6_JOBS"
   pgv_init "$w/vault"
   saved=("${PGV_EXTRA[@]}")
@@ -44,6 +56,9 @@ m_loop=$(median "${t_loop[@]}"); m_vault=$(median "${t_vault[@]}")
 rec seconds.pg_dump_fc_loop "$m_loop"; recl seconds_all.pg_dump_fc_loop "${t_loop[@]}"
 rec seconds.pgvault_backup_jobs "$m_vault"; recl seconds_all.pgvault_backup_jobs "${t_vault[@]}"
 rec ratios.pgvault_jobs_over_loop "$(ratio "$m_vault" "$m_loop")"
+m_floor=$(median "${t_floor[@]}")
+rec seconds.floor_pg_dump_z0_jobs_into_cat "$m_floor"; recl seconds_all.floor_pg_dump_z0_jobs_into_cat "${t_floor[@]}"
+rec ratios.floor_over_loop "$(ratio "$m_floor" "$m_loop")"
 target P6 "backup --jobs $P6_JOBS of $P6_DBS dbs / sequential pg_dump -Fc loop" "$(ratio "$m_vault" "$m_loop")" "<=" 0.6
 if [ "${BENCH_KEEP_DBS:-}" != 1 ]; then for d in "${dbs[@]}"; do drop_db "$d"; done; fi
 bench_finish "P6 $P6_DBS databases (pgbench -s $SCALE6 each), --jobs $P6_JOBS"
