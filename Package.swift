@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "VaultCoreTests", dependencies: ["VaultCore", "VaultTestSupport"], swiftSettings: strict),
         .testTarget(name: "VaultStorageTests", dependencies: ["VaultStorage", "VaultTestSupport", "VaultS3"], swiftSettings: strict),
         .testTarget(name: "VaultFormatTests", dependencies: [
-            "VaultFormat", "VaultStorage", "VaultTestSupport",
+            "VaultFormat", "VaultStorage", "VaultTestSupport", "CSystemShims",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .testTarget(name: "VaultS3Tests", dependencies: [

@@ -105,7 +105,8 @@ public struct BackupEngine: Sendable {
         let period = try request.retain ?? VaultControl(vault: vault).settings().defaultRetention
         let retainUntil = Timestamp.millis(period.end(from: started))
         let store = ChunkStore(storage: ObjectLock.forChunks(vault.storage, until: retainUntil),
-                               maxDepth: vault.config.deltaDepth ?? VaultConfig.defaultDeltaDepth)
+                               maxDepth: vault.config.deltaDepth ?? VaultConfig.defaultDeltaDepth,
+                               opDeltas: vault.config.format >= 4)
         let chunker = Chunker(vault.config.chunker)
         let level = vault.config.compression.level
 

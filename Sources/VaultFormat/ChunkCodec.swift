@@ -1,5 +1,6 @@
 public import Foundation
 import CZstd
+import CSystemShims
 import Crypto
 import VaultCore
 
@@ -12,7 +13,10 @@ import VaultCore
 ///                  id (binary SHA-256) then a zstd frame compressed with the base chunk's
 ///                  plaintext as reference prefix (`ZSTD_CCtx_refPrefix`); 3 = delta against
 ///                  several bases: a count byte n (2...4), n 32-byte base ids, then a zstd
-///                  frame whose reference prefix is the bases' plaintexts concatenated in order
+///                  frame whose reference prefix is the bases' plaintexts concatenated in order;
+///                  4 = op delta (format 4): a count byte n (1...4), n base ids, a 4-byte
+///                  little-endian length k, a zstd frame of k bytes holding the copy
+///                  operations over the bases (`pgv_delta.h`), then a zstd frame of the literals
 ///     6      2     reserved, zero
 ///     8      4     plaintext length, unsigned little-endian
 ///     12     ...   payload
@@ -22,7 +26,7 @@ public enum ChunkCodec {
     public static let magic: [UInt8] = Array("PGVC".utf8)
     public static let headerSize = 12
 
-    public enum Codec: UInt8, Sendable { case stored = 0, zstd = 1, delta = 2, multiDelta = 3 }
+    public enum Codec: UInt8, Sendable { case stored = 0, zstd = 1, delta = 2, multiDelta = 3, opDelta = 4 }
     public static let maxBases = 4
 
     /// The base chunk ids of a delta object, empty for a full chunk (reads the header only);
@@ -34,9 +38,9 @@ public enum ChunkCodec {
         case Codec.delta.rawValue:
             guard object.count >= headerSize + 32 else { return nil }
             return [Hex.encode(object[(s + headerSize)..<(s + headerSize + 32)])]
-        case Codec.multiDelta.rawValue:
+        case Codec.multiDelta.rawValue, Codec.opDelta.rawValue:
             let n = Int(object[s + headerSize])
-            guard (2...maxBases).contains(n), object.count >= headerSize + 1 + 32 * n else { return nil }
+            guard (object[s + 5] == Codec.opDelta.rawValue ? 1...maxBases : 2...maxBases).contains(n), object.count >= headerSize + 1 + 32 * n else { return nil }
             return (0..<n).map { i in
                 let from = s + headerSize + 1 + 32 * i
                 return Hex.encode(object[from..<(from + 32)])
@@ -55,8 +59,39 @@ public enum ChunkCodec {
         return out
     }
 
-    /// Bytes before the zstd frame of a delta object.
-    static func deltaPrefixSize(bases: Int) -> Int { bases == 1 ? 32 : 1 + 32 * bases }
+    /// Bytes before the zstd frame of a delta object (codec 2 or 3; codec 4 always has the count).
+    static func deltaPrefixSize(bases: Int, codec: Codec = .delta) -> Int { bases == 1 && codec != .opDelta ? 32 : 1 + 32 * bases }
+
+    /// The plaintext length a chunk object's header gives (nil when it is shorter than its header).
+    public static func plainLength(of object: Data) -> Int? {
+        guard object.count >= headerSize else { return nil }
+        let s = object.startIndex
+        return Int(object[s + 8]) | Int(object[s + 9]) << 8 | Int(object[s + 10]) << 16 | Int(object[s + 11]) << 24
+    }
+
+    /// The codec byte of a chunk object (nil when it is shorter than its header).
+    public static func codec(of object: Data) -> UInt8? {
+        object.count >= headerSize ? object[object.startIndex + 5] : nil
+    }
+
+    /// The two frames of an op delta (codec 4), decompressed into malloc'd buffers the caller
+    /// frees: the operations and the literals. Bounded by what a chunk of `length` bytes can need.
+    static func opFrames(_ object: Data, bases: Int, length: Int, decompressor: Decompressor) throws
+        -> (ops: UnsafeMutableRawBufferPointer, lits: UnsafeMutableRawBufferPointer) {
+        let payload = object.dropFirst(headerSize + deltaPrefixSize(bases: bases, codec: .opDelta))
+        guard payload.count >= 4 else { throw Decompressor.ZstdError(description: "op delta cut short") }
+        let s = payload.startIndex
+        let k = Int(payload[s]) | Int(payload[s + 1]) << 8 | Int(payload[s + 2]) << 16 | Int(payload[s + 3]) << 24
+        guard k <= payload.count - 4 else { throw Decompressor.ZstdError(description: "op frame of \(k) bytes overruns the object") }
+        let ops = try decompressor.decompressFrame(payload[(s + 4)..<(s + 4 + k)], maxLength: 15 * (length + 1) + 10)
+        do {
+            let lits = try decompressor.decompressFrame(payload[(s + 4 + k)...], maxLength: length)
+            return (ops, lits)
+        } catch {
+            free(ops.baseAddress)
+            throw error
+        }
+    }
 
     public static func key(for id: String) -> String {
         "chunks/\(id.prefix(2))/\(id)"
@@ -72,20 +107,47 @@ public enum ChunkCodec {
                         UInt8(l & 0xff), UInt8((l >> 8) & 0xff), UInt8((l >> 16) & 0xff), UInt8(l >> 24)]
     }
 
+    static func damaged(_ id: String, _ why: String) -> VaultError {
+        VaultError(.corrupt, "chunk \(id) is damaged (\(why)); the files that use it cannot be restored from this vault. Run a new backup; restore from a copy of the vault if you have one.",
+                   location: key(for: id))
+    }
+
+    /// The checked header of a chunk object: its 12 bytes and the plaintext length.
+    static func header(of object: Data, id: String) throws -> (bytes: [UInt8], length: Int) {
+        guard object.count >= headerSize else { throw damaged(id, "object of \(object.count) bytes is shorter than its header") }
+        let h = [UInt8](object.prefix(headerSize))
+        guard Array(h[0..<4]) == magic else { throw damaged(id, "bad magic") }
+        guard h[4] == 1 else { throw damaged(id, "unknown header version \(h[4])") }
+        return (h, Int(h[8]) | Int(h[9]) << 8 | Int(h[10]) << 16 | Int(h[11]) << 24)
+    }
+
+    /// A full chunk (codec 0 or 1) decoded into a malloc'd buffer the caller frees (for the root
+    /// of a composed chain: no second copy); nil for a delta. Unverified, as the inner links of
+    /// `decode(verify: false)`.
+    static func decodeFull(_ object: Data, id: String, decompressor: Decompressor) throws -> UnsafeMutableRawBufferPointer? {
+        let (h, length) = try header(of: object, id: id)
+        let payload = object.dropFirst(headerSize)
+        switch Codec(rawValue: h[5]) {
+        case .stored?:
+            guard payload.count == length else { throw damaged(id, "decoded \(payload.count) bytes, expected \(length)") }
+            guard let raw = malloc(max(1, length)) else { throw damaged(id, "out of memory for \(length) bytes") }
+            payload.copyBytes(to: raw.assumingMemoryBound(to: UInt8.self), count: length)
+            return UnsafeMutableRawBufferPointer(start: raw, count: length)
+        case .zstd?:
+            do { return try decompressor.decompressRaw(payload, length: length) }
+            catch { throw damaged(id, "zstd: \(error)") }
+        default:
+            return nil
+        }
+    }
+
     /// Decodes and verifies a chunk object; `.corrupt` names the chunk when anything is off.
     /// `verify: false` skips the SHA-256 check, for the inner links of a delta chain only: the
     /// chunk decoded on top of them is always verified, which covers them too.
     public static func decode(_ object: Data, id: String, expectedSize: Int?, decompressor: Decompressor,
                               base: ((String) throws -> Data)? = nil, verify: Bool = true) throws -> Data {
-        func corrupt(_ why: String) -> VaultError {
-            VaultError(.corrupt, "chunk \(id) is damaged (\(why)); the files that use it cannot be restored from this vault. Run a new backup; restore from a copy of the vault if you have one.",
-                       location: key(for: id))
-        }
-        guard object.count >= headerSize else { throw corrupt("object of \(object.count) bytes is shorter than its header") }
-        let h = [UInt8](object.prefix(headerSize))
-        guard Array(h[0..<4]) == magic else { throw corrupt("bad magic") }
-        guard h[4] == 1 else { throw corrupt("unknown header version \(h[4])") }
-        let length = Int(h[8]) | Int(h[9]) << 8 | Int(h[10]) << 16 | Int(h[11]) << 24
+        func corrupt(_ why: String) -> VaultError { damaged(id, why) }
+        let (h, length) = try header(of: object, id: id)
         if let expectedSize, expectedSize != length { throw corrupt("length \(length) where the manifest says \(expectedSize)") }
         let payload = object.dropFirst(headerSize)
         let plain: Data
@@ -95,7 +157,7 @@ public enum ChunkCodec {
         case .zstd?:
             do { plain = try decompressor.decompress(payload, length: length) }
             catch { throw corrupt("zstd: \(error)") }
-        case .delta?, .multiDelta?:
+        case .delta?, .multiDelta?, .opDelta?:
             guard let baseIds = baseIds(of: object), !baseIds.isEmpty else { throw corrupt("delta header is cut short") }
             guard let base else { throw corrupt("it is a delta against chunk \(baseIds.joined(separator: " + ")) and no base was given") }
             let reference = try Self.reference(baseIds) { baseId in
@@ -105,8 +167,13 @@ public enum ChunkCodec {
                                      cause: e.cause, location: e.location ?? key(for: baseId))
                 }
             }
-            do { plain = try decompressor.decompress(payload.dropFirst(deltaPrefixSize(bases: baseIds.count)), length: length, prefix: reference) }
-            catch { throw corrupt("zstd delta against \(baseIds.joined(separator: " + ")): \(error)") }
+            if h[5] == Codec.opDelta.rawValue {
+                do { plain = try applyOps(object, bases: baseIds.count, length: length, reference: reference, decompressor: decompressor) }
+                catch { throw corrupt("op delta against \(baseIds.joined(separator: " + ")): \(error)") }
+            } else {
+                do { plain = try decompressor.decompress(payload.dropFirst(deltaPrefixSize(bases: baseIds.count)), length: length, prefix: reference) }
+                catch { throw corrupt("zstd delta against \(baseIds.joined(separator: " + ")): \(error)") }
+            }
         case nil:
             throw corrupt("unknown codec \(h[5])")
         }
@@ -118,6 +185,44 @@ public enum ChunkCodec {
     }
 }
 
+extension ChunkCodec {
+    /// An op delta (codec 4) applied to its materialized reference.
+    static func applyOps(_ object: Data, bases: Int, length: Int, reference: Data, decompressor: Decompressor) throws -> Data {
+        let f = try opFrames(object, bases: bases, length: length, decompressor: decompressor)
+        defer { free(f.ops.baseAddress); free(f.lits.baseAddress) }
+        guard let raw = malloc(max(1, length)) else { throw Decompressor.ZstdError(description: "out of memory for \(length) bytes") }
+        let rc = reference.withUnsafeBytes { r in
+            pgv_delta_apply(r.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(r.count),
+                            f.ops.baseAddress?.assumingMemoryBound(to: UInt8.self), f.ops.count,
+                            f.lits.baseAddress?.assumingMemoryBound(to: UInt8.self), f.lits.count,
+                            raw.assumingMemoryBound(to: UInt8.self), UInt64(length))
+        }
+        guard rc == 0 else {
+            free(raw)
+            throw Decompressor.ZstdError(description: String(cString: pgv_delta_error(rc)))
+        }
+        return Data(bytesNoCopy: raw, count: length, deallocator: .free)
+    }
+}
+
+/// A growable scratch buffer of uninitialised elements (plain C data only), freed with its owner.
+struct Scratch<T> {
+    private var pointer: UnsafeMutablePointer<T>?
+    private var capacity = 0
+
+    /// At least `count` elements; earlier contents are not kept.
+    mutating func reserve(_ count: Int) -> UnsafeMutablePointer<T> {
+        if let pointer, capacity >= count { return pointer }
+        pointer?.deallocate()
+        let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, count))
+        pointer = p
+        capacity = max(1, count)
+        return p
+    }
+
+    func free() { pointer?.deallocate() }
+}
+
 /// A reusable zstd compression context. One per thread.
 public final class Compressor: @unchecked Sendable {
     private let cctx: OpaquePointer
@@ -126,6 +231,25 @@ public final class Compressor: @unchecked Sendable {
     static let deltaLevel: Int32 = 3
     static let deltaMinMatch: Int32 = 7
 
+    /// For op deltas: finds the sequences (its parameters set like `cctx`'s for deltas), and
+    /// compresses the op and literal streams (levels given per call).
+    private lazy var seqCtx: OpaquePointer = {
+        guard let c = ZSTD_createCCtx() else { fatalError("ZSTD_createCCtx failed: out of memory") }
+        return c
+    }()
+    private lazy var frameCtx: OpaquePointer = {
+        guard let c = ZSTD_createCCtx() else { fatalError("ZSTD_createCCtx failed: out of memory") }
+        return c
+    }()
+    private var hasAux = false
+    /// Scratch for op deltas, allocated (not zeroed: only what zstd and the builder write is
+    /// touched, so the sequence bound of an 8 MiB chunk, 45 MB, costs only what is used) and
+    /// grown as needed.
+    private var seqs = Scratch<ZSTD_Sequence>()
+    private var opsBuf = Scratch<UInt8>()
+    private var litsBuf = Scratch<UInt8>()
+    private var check = Scratch<UInt8>()
+
     public init(level: Int32) {
         guard let c = ZSTD_createCCtx() else { fatalError("ZSTD_createCCtx failed: out of memory") }
         cctx = c
@@ -133,20 +257,98 @@ public final class Compressor: @unchecked Sendable {
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)
     }
-    deinit { ZSTD_freeCCtx(cctx) }
+    deinit {
+        ZSTD_freeCCtx(cctx)
+        if hasAux { ZSTD_freeCCtx(seqCtx); ZSTD_freeCCtx(frameCtx) }
+        seqs.free(); opsBuf.free(); litsBuf.free(); check.free()
+    }
+
+    /// Window log for a delta: large enough for bases + chunk (at most 27).
+    static func deltaWindowLog(_ span: Int) -> Int32 {
+        var windowLog: Int32 = 24
+        while windowLog < 27 && (1 << windowLog) < span { windowLog += 1 }
+        return windowLog
+    }
+
+    /// Op stream and literal frames: the operations compress best at level 9 (varints of
+    /// lengths and small offset corrections), the literals (the changed rows) at 3; together
+    /// they came to 0.99 of codec 2's zstd delta on the uniform-churn dumps (bench/README.md).
+    static let opsLevel: Int32 = 9
+    static let literalsLevel: Int32 = 3
+
+    /// Encodes a chunk as an op delta (codec 4) against `base`: zstd's match finder (same
+    /// parameters as `encodeDelta`'s codec 2/3) gives the sequences, which become copy
+    /// operations plus literals; the result is applied once here and compared with the chunk,
+    /// so a chunk is never stored in a form that does not give it back. Nil when that fails
+    /// or the object would not be smaller than `limit`.
+    func encodeOpDelta(_ plain: UnsafeRawBufferPointer, base: Data, baseIds: [String], limit: Int) -> Data? {
+        hasAux = true
+        let c = seqCtx
+        ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters)
+        ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, max(level, Self.deltaLevel))
+        if level <= Self.deltaLevel { ZSTD_CCtx_setParameter(c, ZSTD_c_minMatch, Self.deltaMinMatch) }
+        ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, Self.deltaWindowLog(base.count + plain.count))
+        ZSTD_CCtx_setParameter(c, ZSTD_c_enableLongDistanceMatching, 1)
+        let bound = Int(ZSTD_sequenceBound(plain.count))
+        let q = seqs.reserve(bound)
+        let nseq: Int = base.withUnsafeBytes { b in
+            ZSTD_CCtx_refPrefix(c, b.baseAddress, b.count)
+            return ZSTD_generateSequences(c, q, bound, plain.baseAddress, plain.count)
+        }
+        guard ZSTD_isError(nseq) == 0, let p = plain.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
+        let opsCap = 15 * (nseq + 1) + 10
+        let o = opsBuf.reserve(opsCap), l = litsBuf.reserve(plain.count), x = check.reserve(plain.count)
+        var litsLen = 0
+        let opsLen = UnsafeRawPointer(q).withMemoryRebound(to: UInt32.self, capacity: 4 * nseq) { q32 in
+            pgv_delta_build(q32, nseq, p, plain.count, UInt64(base.count), o, opsCap, l, &litsLen)
+        }
+        guard opsLen > 0 else { return nil }
+        // Applied once and compared: the chunk must come back from what is stored.
+        let rc: Int32 = base.withUnsafeBytes { b in
+            pgv_delta_apply(b.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(b.count), o, opsLen, l, litsLen, x, UInt64(plain.count))
+        }
+        guard rc == 0, memcmp(x, p, plain.count) == 0 else { return nil }
+        let raws = baseIds.compactMap { Hex.decode($0) }
+        guard (1...ChunkCodec.maxBases).contains(baseIds.count), raws.count == baseIds.count, raws.allSatisfy({ $0.count == 32 }) else { return nil }
+        guard let opsFrame = frame(UnsafeRawBufferPointer(start: o, count: opsLen), level: Self.opsLevel),
+              let litsFrame = frame(UnsafeRawBufferPointer(start: l, count: litsLen), level: Self.literalsLevel) else { return nil }
+        let size = ChunkCodec.headerSize + 1 + 32 * raws.count + 4 + opsFrame.count + litsFrame.count
+        guard size < limit else { return nil }
+        var data = Data(capacity: size)
+        data.append(contentsOf: ChunkCodec.header(codec: .opDelta, length: plain.count))
+        data.append(UInt8(raws.count))
+        for r in raws { data.append(contentsOf: r) }
+        let k = UInt32(opsFrame.count)
+        data.append(contentsOf: [UInt8(k & 0xff), UInt8((k >> 8) & 0xff), UInt8((k >> 16) & 0xff), UInt8(k >> 24)])
+        data.append(opsFrame)
+        data.append(litsFrame)
+        return data
+    }
+
+    /// One zstd frame (with its content size) of `bytes`.
+    private func frame(_ bytes: UnsafeRawBufferPointer, level: Int32) -> Data? {
+        var out = Data(count: ZSTD_compressBound(bytes.count))
+        let n = out.withUnsafeMutableBytes { o in
+            ZSTD_compressCCtx(frameCtx, o.baseAddress, o.count, bytes.baseAddress, bytes.count, level)
+        }
+        guard ZSTD_isError(n) == 0 else { return nil }
+        out.count = n
+        return out
+    }
 
     /// Encodes a chunk as a delta against `base` (the plaintexts of the chunks `baseIds`,
     /// concatenated in that order): zstd with the bases as reference prefix. Returns nil unless
     /// it is smaller than `limit`.
-    public func encodeDelta(_ plain: UnsafeRawBufferPointer, base: Data, baseIds: [String], limit: Int) -> Data? {
+    /// With `ops` (vaults of format 4), as an op delta (codec 4, `encodeOpDelta`), falling back
+    /// to codec 2/3 when that fails.
+    public func encodeDelta(_ plain: UnsafeRawBufferPointer, base: Data, baseIds: [String], limit: Int, ops: Bool = false) -> Data? {
         guard (1...ChunkCodec.maxBases).contains(baseIds.count) else { return nil }
+        if ops, let d = encodeOpDelta(plain, base: base, baseIds: baseIds, limit: limit) { return d }
         let bound = ZSTD_compressBound(plain.count)
         if out.count < bound { out = [UInt8](repeating: 0, count: bound) }
         // The match window spans bases + chunk, and long-distance matching finds the bases'
         // content although it lies a whole chunk back (what `zstd --patch-from` does).
-        var windowLog: Int32 = 24
-        while windowLog < 27 && (1 << windowLog) < base.count + plain.count { windowLog += 1 }
-        ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, windowLog)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, Self.deltaWindowLog(base.count + plain.count))
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_enableLongDistanceMatching, 1)
         // Deltas at level 3 with matches of 7 bytes or more: on the uniform-churn dumps
         // (bench/p3-churn.sh) 2.3 % smaller than level 1, and 4.6 % smaller than level 3's
@@ -207,7 +409,33 @@ public final class Decompressor: @unchecked Sendable {
 
     struct ZstdError: Error, CustomStringConvertible { let description: String }
 
+    /// One zstd frame whose header gives its content size (at most `maxLength`), decompressed
+    /// into a malloc'd buffer the caller frees.
+    func decompressFrame(_ frame: Data, maxLength: Int) throws -> UnsafeMutableRawBufferPointer {
+        try frame.withUnsafeBytes { i in
+            let size = ZSTD_getFrameContentSize(i.baseAddress, i.count)
+            guard size != ZSTD_CONTENTSIZE_UNKNOWN, size != ZSTD_CONTENTSIZE_ERROR, size <= UInt64(maxLength) else {
+                throw ZstdError(description: "frame header damaged or content size over \(maxLength) bytes")
+            }
+            let length = Int(size)
+            guard let raw = malloc(max(1, length)) else { throw ZstdError(description: "out of memory for \(length) bytes") }
+            let n = ZSTD_decompressDCtx(dctx, raw, length, i.baseAddress, i.count)
+            guard ZSTD_isError(n) == 0, n == length else {
+                free(raw)
+                throw ZstdError(description: ZSTD_isError(n) != 0 ? String(cString: ZSTD_getErrorName(n)) : "frame holds \(n) bytes")
+            }
+            return UnsafeMutableRawBufferPointer(start: raw, count: length)
+        }
+    }
+
     func decompress(_ payload: Data, length: Int, prefix: Data? = nil) throws -> Data {
+        let o = try decompressRaw(payload, length: length, prefix: prefix)
+        guard let raw = o.baseAddress else { return Data() }
+        return Data(bytesNoCopy: raw, count: o.count, deallocator: .free)
+    }
+
+    /// `decompress` into a malloc'd buffer the caller frees.
+    func decompressRaw(_ payload: Data, length: Int, prefix: Data? = nil) throws -> UnsafeMutableRawBufferPointer {
         // Uninitialised memory (zstd writes every byte it reports): zero-filling each chunk of
         // every link of a delta chain cost more than decoding it.
         guard let raw = malloc(max(1, length)) else { throw ZstdError(description: "out of memory for \(length) bytes") }
@@ -225,6 +453,6 @@ public final class Decompressor: @unchecked Sendable {
             free(raw)
             throw ZstdError(description: ZSTD_isError(n) != 0 ? String(cString: ZSTD_getErrorName(n)) : "frame holds \(n) bytes")
         }
-        return Data(bytesNoCopy: raw, count: length, deallocator: .free)
+        return o
     }
 }

@@ -36,9 +36,14 @@ public final class ChunkStore: @unchecked Sendable {
         if marks[id] == nil { marks[id] = m }
     }
 
-    public init(storage: any Storage, maxDepth: Int = VaultConfig.defaultDeltaDepth) {
+    /// Whether new deltas are op deltas (codec 4, vaults of format 4 and later) or zstd deltas
+    /// (codec 2/3, earlier formats, whose readers know no codec 4).
+    public let opDeltas: Bool
+
+    public init(storage: any Storage, maxDepth: Int = VaultConfig.defaultDeltaDepth, opDeltas: Bool = true) {
         self.storage = storage
         self.maxDepth = max(1, maxDepth)
+        self.opDeltas = opDeltas
     }
 
     public struct Result: Sendable {
@@ -102,7 +107,7 @@ public final class ChunkStore: @unchecked Sendable {
             for t in targets { for b in [t.id] + t.bases where !needed.contains(b) { needed.append(b) } }
             if !targets.isEmpty, !needed.contains(id) {
                 let reference = try ChunkCodec.reference(targets.map(\.id)) { try delta.bases.plaintext($0) }
-                if let d = compressor.encodeDelta(plain, base: reference, baseIds: targets.map(\.id), limit: object.count * 4 / 5) {
+                if let d = compressor.encodeDelta(plain, base: reference, baseIds: targets.map(\.id), limit: object.count * 4 / 5, ops: opDeltas) {
                     object = d
                     bases = needed
                     depth = 1 + (targets.map(\.depth).max() ?? 0)

@@ -1,5 +1,6 @@
 public import Foundation
 import Crypto
+import CSystemShims
 public import VaultCore
 public import VaultStorage
 
@@ -53,16 +54,31 @@ public struct FileReader {
         }
         defer { for q in queues { q.close() } }   // on an error below, wake and stop the workers
 
-        var hash = SHA256()
+        // The file's SHA-256 runs on a thread of its own, beside `sink`'s writes: on this thread
+        // the two took turns, and were the longest serial part of a restore.
+        let toHash = BlockingQueue<Data>(capacity: 4)
+        let fileHash = Locked<String>("")
+        let hashed = DispatchSemaphore(value: 0)
+        let hasher = Thread {
+            var hash = SHA256()
+            while let d = toHash.take() { d.withUnsafeBytes { hash.update(bufferPointer: $0) } }
+            fileHash.withLock { $0 = Hex.encode(hash.finalize()) }
+            hashed.signal()
+        }
+        hasher.stackSize = 1 << 20
+        hasher.start()
+        defer { toHash.close() }   // on an error below, the hasher drains what it has and ends
         var total: Int64 = 0
         for index in file.chunks.indices {
             guard let next = queues[index % workers].take() else { break }
             let plain = try next.get()
-            plain.withUnsafeBytes { hash.update(bufferPointer: $0) }
+            toHash.put(plain)
             total += Int64(plain.count)
             try sink(plain)
         }
-        let digest = Hex.encode(hash.finalize())
+        toHash.close()
+        hashed.wait()
+        let digest = fileHash.get()
         guard total == file.size, digest == file.sha256 else {
             // Chunks are checked one by one only now, to name the damaged one (if the manifest's
             // chunk list is intact, one is).
@@ -91,6 +107,14 @@ public struct FileReader {
                 cause: e.message, location: ChunkCodec.key(for: ref.id))
         }
         do {
+            if !verify, let plain = try bases.composedPlaintext(ref.id, object: object) {
+                // An op delta: composed down its chain; the file's SHA-256 covers it (as below).
+                guard plain.count == ref.size else {
+                    throw VaultError(.corrupt, "chunk \(ref.id) is damaged (length \(plain.count) where the manifest says \(ref.size))",
+                                     location: ChunkCodec.key(for: ref.id))
+                }
+                return plain
+            }
             do { return try ChunkCodec.decode(object, id: ref.id, expectedSize: ref.size, decompressor: decompressor,
                                               base: { try bases.plaintext($0, verify: false) }, verify: verify) }
             catch let e as VaultError where e.code == .corrupt {
@@ -154,26 +178,124 @@ public final class BaseCache: @unchecked Sendable {
             recent.insert(hit, at: 0)
             return hit.plain
         }
-        guard level < Self.maxChain else {
-            throw VaultError(.corrupt, "chunk \(id) is more than \(Self.maxChain) delta steps from a full chunk: its chain is damaged or loops",
-                             location: ChunkCodec.key(for: id))
-        }
-        let object: Data
-        if let ahead = fetched.removeValue(forKey: id) {
-            object = ahead
-        } else {
-            do { object = try storage.get(ChunkCodec.key(for: id)) }
-            catch let e as VaultError where e.code == .objectMissing {
-                throw VaultError(.corrupt, "base chunk \(id) is missing from the vault", cause: e.message, location: ChunkCodec.key(for: id))
+        guard level < Self.maxChain else { throw tooDeep(id) }
+        let object = try self.object(id)
+        let plain: Data
+        if cached, let composed = try composedPlaintext(id, object: object, level: level) {
+            plain = composed
+            if verify {
+                let actual = plain.withUnsafeBytes { ChunkCodec.sha256Hex($0) }
+                guard actual == id else {
+                    throw VaultError(.corrupt, "chunk \(id) is damaged (content hash is \(actual))", location: ChunkCodec.key(for: id))
+                }
             }
-        }
-        let plain = try ChunkCodec.decode(object, id: id, expectedSize: nil, decompressor: decompressor,
+        } else {
+            plain = try ChunkCodec.decode(object, id: id, expectedSize: nil, decompressor: decompressor,
                                           base: { try self.decode($0, verify: !cached, cached: cached, level: level + 1) },
                                           verify: verify)
+        }
         if cached {
             recent.insert((id, plain, verify), at: 0)
             if recent.count > 4 { recent.removeLast() }
         }
         return plain
+    }
+
+    /// An op delta (codec 4) composed down its chain and its bytes copied once (not once per
+    /// link); nil for any other codec. Not verified (its caller checks the SHA-256).
+    func composedPlaintext(_ id: String, object: Data, level: Int = 0) throws -> Data? {
+        guard ChunkCodec.codec(of: object) == ChunkCodec.Codec.opDelta.rawValue else { return nil }
+        let list = try composed(id, object: object, level: level)
+        defer { pgv_sl_release(list) }
+        let length = Int(pgv_sl_length(list))
+        guard let raw = malloc(max(1, length)) else { throw VaultError(.io, "out of memory for \(length) bytes") }
+        pgv_sl_materialize(list, raw)
+        return Data(bytesNoCopy: raw, count: length, deallocator: .free)
+    }
+
+    private func tooDeep(_ id: String) -> VaultError {
+        VaultError(.corrupt, "chunk \(id) is more than \(Self.maxChain) delta steps from a full chunk: its chain is damaged or loops",
+                   location: ChunkCodec.key(for: id))
+    }
+
+    /// The stored object of chunk `id` (fetched ahead, or now); a missing one is damage.
+    private func object(_ id: String) throws -> Data {
+        if let ahead = fetched.removeValue(forKey: id) { return ahead }
+        do { return try storage.get(ChunkCodec.key(for: id)) }
+        catch let e as VaultError where e.code == .objectMissing {
+            throw VaultError(.corrupt, "base chunk \(id) is missing from the vault", cause: e.message, location: ChunkCodec.key(for: id))
+        }
+    }
+
+    /// Chunk `id` as a segment list (`pgv_delta.h`; the caller releases it): an op delta is
+    /// composed over its bases' lists, anything else (a full chunk, a codec 2/3 delta) is
+    /// decoded whole and becomes one segment. Links are not verified here: the chunk decoded on
+    /// top is (as in `decode`).
+    private func segments(_ id: String, level: Int) throws -> OpaquePointer {
+        guard level < Self.maxChain else { throw tooDeep(id) }
+        let plain: Data
+        if let hit = recent.first(where: { $0.id == id }) {
+            plain = hit.plain
+        } else {
+            let object = try self.object(id)
+            if ChunkCodec.codec(of: object) == ChunkCodec.Codec.opDelta.rawValue {
+                return try composed(id, object: object, level: level)
+            }
+            if let full = try ChunkCodec.decodeFull(object, id: id, decompressor: decompressor), let raw = full.baseAddress {
+                // The root of the chain: decoded straight into the buffer the leaf owns.
+                guard let leaf = pgv_sl_leaf(raw, UInt64(full.count), 1) else { throw VaultError(.io, "out of memory") }
+                return leaf
+            }
+            plain = try ChunkCodec.decode(object, id: id, expectedSize: nil, decompressor: decompressor,
+                                          base: { try self.decode($0, verify: false, cached: false, level: level + 1) },
+                                          verify: false)
+        }
+        // A copy the list owns (the Data's storage is not ours to hold on to).
+        guard let raw = malloc(max(1, plain.count)) else { throw VaultError(.io, "out of memory for \(plain.count) bytes") }
+        plain.copyBytes(to: raw.assumingMemoryBound(to: UInt8.self), count: plain.count)
+        guard let leaf = pgv_sl_leaf(raw, UInt64(plain.count), 1) else { throw VaultError(.io, "out of memory") }
+        return leaf
+    }
+
+    /// An op delta (codec 4) composed over its bases' segment lists.
+    private func composed(_ id: String, object: Data, level: Int) throws -> OpaquePointer {
+        func corrupt(_ why: String) -> VaultError {
+            VaultError(.corrupt, "chunk \(id) is damaged (\(why)); the files that use it cannot be restored from this vault. Run a new backup; restore from a copy of the vault if you have one.",
+                       location: ChunkCodec.key(for: id))
+        }
+        guard let baseIds = ChunkCodec.baseIds(of: object), !baseIds.isEmpty, let length = ChunkCodec.plainLength(of: object) else {
+            throw corrupt("delta header is cut short")
+        }
+        var parts: [OpaquePointer] = []
+        defer { for p in parts { pgv_sl_release(p) } }
+        for b in baseIds {
+            do { parts.append(try segments(b, level: level + 1)) }
+            catch let e as VaultError {
+                throw VaultError(.corrupt, "chunk \(id) is stored as a delta against chunk \(b), which cannot be read: \(e.message)",
+                                 cause: e.cause, location: e.location ?? ChunkCodec.key(for: b))
+            }
+        }
+        let reference: OpaquePointer
+        if parts.count == 1 {
+            reference = parts[0]
+        } else {
+            let optionals: [OpaquePointer?] = parts
+            guard let joined = optionals.withUnsafeBufferPointer({ pgv_sl_concat($0.baseAddress, Int32($0.count)) }) else {
+                throw VaultError(.io, "out of memory")
+            }
+            parts.append(joined)
+            reference = joined
+        }
+        let frames: (ops: UnsafeMutableRawBufferPointer, lits: UnsafeMutableRawBufferPointer)
+        do { frames = try ChunkCodec.opFrames(object, bases: baseIds.count, length: length, decompressor: decompressor) }
+        catch { throw corrupt("op delta against \(baseIds.joined(separator: " + ")): \(error)") }
+        defer { free(frames.ops.baseAddress) }
+        var err: Int32 = 0
+        guard let list = pgv_sl_compose(reference, frames.ops.baseAddress?.assumingMemoryBound(to: UInt8.self), frames.ops.count,
+                                        frames.lits.baseAddress?.assumingMemoryBound(to: UInt8.self), frames.lits.count,
+                                        UInt64(length), &err) else {
+            throw corrupt("op delta against \(baseIds.joined(separator: " + ")): \(String(cString: pgv_delta_error(err)))")
+        }
+        return list
     }
 }

@@ -8,8 +8,10 @@ public let pgVaultVersion = "0.1.0"
 public struct VaultConfig: Codable, Equatable, Sendable {
     /// 1: Foundation (chunks, points, jobs). 2: adds settings/, state/, audit/, locks/ and
     /// retain-until in manifests. 3: manifests stored zstd-compressed (`ManifestCodec`).
-    /// pgvault reads all three, and writes each vault in its own format.
-    public static let currentFormat = 3
+    /// 4: delta chunks written as op deltas (codec 4, `ChunkCodec`), which restore composes
+    /// down a chain instead of decoding every link. pgvault reads all four, and writes each
+    /// vault in its own format.
+    public static let currentFormat = 4
     public var format: Int
     public var kind: String
     public var id: String

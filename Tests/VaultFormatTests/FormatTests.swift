@@ -225,7 +225,7 @@ struct VaultTests {
     @Test func newVaultsStoreManifestsCompressedAndHandOutTheirJSON() throws {
         let storage = MemoryStorage()
         let v = try Vault.create(storage: storage)
-        #expect(v.config.format == 3)
+        #expect(v.config.format == 4)
         let m = point(v, "20260101T000000Z-abcd0123", chunks: 200)
         let json = try v.commit(m)
         let stored = try storage.get(Vault.pointKey(m.id))

@@ -1,6 +1,7 @@
 #ifndef PGV_SHIMS_H
 #define PGV_SHIMS_H
 #include "pgv_sha256.h"
+#include "pgv_delta.h"
 /* Linux calls that Swift's Glibc module does not import (they need _GNU_SOURCE). */
 int pgv_syncfs(int fd);
 /* renameat2(RENAME_NOREPLACE): rename that fails with EEXIST instead of replacing. */
