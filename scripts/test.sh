@@ -13,6 +13,7 @@
 #      PGVAULT_TEST_TMP       a scratch directory removed afterwards
 #      PGVAULT_TEST_S3_ENDPOINT / _ACCESS_KEY / _SECRET_KEY / _REGION
 #                             a throwaway SeaweedFS S3 server with Object Lock (scripts/s3-server.sh)
+#      PGVAULT_TEST_PYTHON    a Python with zstandard (venv from PyPI) for FORMAT.md's reader
 # 5. stops the cluster and removes the temp dirs (trap on EXIT: also on failure or ^C),
 #    and exits with swift test's status.
 #
@@ -83,6 +84,21 @@ s3_env=$("$root/scripts/s3-server.sh" start "$work/s3") || { log "could not star
 eval "$s3_env"
 log "S3 (SeaweedFS) at: $PGVAULT_TEST_S3_ENDPOINT"
 # --- end S3 --------------------------------------------------------------------------------
+
+# --- Python with zstandard (PyPI) for vault/FORMAT.md's reference reader --------------------
+reader_venv="${PGVAULT_CACHE:-$HOME/.cache/pgvault}/reader-venv"
+if ! "$reader_venv/bin/python" -c 'import zstandard' >/dev/null 2>&1; then
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    log "installing python3-venv"
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  log "installing zstandard into $reader_venv"
+  rm -rf "$reader_venv"
+  mkdir -p "$(dirname "$reader_venv")"
+  python3 -m venv "$reader_venv"
+  "$reader_venv/bin/pip" install -q "zstandard==0.25.0" >&2
+fi
+export PGVAULT_TEST_PYTHON="$reader_venv/bin/python"
 export PGVAULT_TEST_TMP="$work/tmp"
 
 log "swift test --disable-xctest $*"

@@ -16,6 +16,15 @@ public enum TestEnvironment {
         return c
     }
 
+    /// A Python with the `zstandard` package, for vault/FORMAT.md's reference reader
+    /// (`PGVAULT_TEST_PYTHON`: a venv scripts/test.sh makes from PyPI). Fails when missing.
+    public static func referencePython() throws -> String {
+        guard let p = ProcessInfo.processInfo.environment["PGVAULT_TEST_PYTHON"], !p.isEmpty else {
+            throw Missing(description: "PGVAULT_TEST_PYTHON is not set: the format reader test needs the Python venv that scripts/test.sh makes. Run `make test` (or scripts/test.sh), not bare `swift test`.")
+        }
+        return p
+    }
+
     /// A fresh, empty, private temporary directory.
     public static func temporaryDirectory(_ label: String = "t") throws -> URL {
         let base = URL(fileURLWithPath: ProcessInfo.processInfo.environment["PGVAULT_TEST_TMP"] ?? NSTemporaryDirectory())
