@@ -271,8 +271,9 @@ public final class Compressor: @unchecked Sendable {
     }
 
     /// Op stream and literal frames: the operations compress best at level 9 (varints of
-    /// lengths and small offset corrections), the literals (the changed rows) at 3; together
-    /// they came to 0.99 of codec 2's zstd delta on the uniform-churn dumps (bench/README.md).
+    /// lengths and small offset corrections), the literals (the changed rows, and the short
+    /// matches the encoder turned into literals) at 3; together they came to 0.92 of codec 2's
+    /// zstd delta on the uniform-churn dumps (bench/README.md, P5).
     static let opsLevel: Int32 = 9
     static let literalsLevel: Int32 = 3
 
