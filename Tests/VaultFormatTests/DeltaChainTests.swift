@@ -23,12 +23,13 @@ private func weeklyVersions(_ count: Int, size: Int = 400_000) -> [[UInt8]] {
 
 /// Backs up `versions` one after the other, each against the previous one's entry (as a backup
 /// does with the previous point of the same database); returns the entries and the bytes each
-/// version added to the vault.
-private func writeChain(_ versions: [[UInt8]], storage: any Storage, maxDepth: Int) throws -> [(FileEntry, Int64)] {
+/// version added to the vault. `opDeltas(i)`: whether version i writes op deltas (codec 4).
+func writeChain(_ versions: [[UInt8]], storage: any Storage, maxDepth: Int,
+                opDeltas: (Int) -> Bool = { _ in true }) throws -> [(FileEntry, Int64)] {
     var out: [(FileEntry, Int64)] = []
     var previous: FileEntry?
-    for bytes in versions {
-        let store = ChunkStore(storage: storage, maxDepth: maxDepth)
+    for (i, bytes) in versions.enumerated() {
+        let store = ChunkStore(storage: storage, maxDepth: maxDepth, opDeltas: opDeltas(i))
         if let previous { store.learn(previous.chunks) }
         let w = FileWriter(store: store, chunker: Chunker(small), compressor: Compressor(level: 1))
         w.delta = previous.map { DeltaSource(previous: $0, storage: storage) }
