@@ -130,7 +130,7 @@ public enum ChunkCodec {
         switch Codec(rawValue: h[5]) {
         case .stored?:
             guard payload.count == length else { throw damaged(id, "decoded \(payload.count) bytes, expected \(length)") }
-            guard let raw = malloc(max(1, length)) else { throw damaged(id, "out of memory for \(length) bytes") }
+            guard let raw = malloc(max(1, length)) else { throw VaultError(.io, "out of memory for \(length) bytes") }
             payload.copyBytes(to: raw.assumingMemoryBound(to: UInt8.self), count: length)
             return UnsafeMutableRawBufferPointer(start: raw, count: length)
         case .zstd?:
@@ -220,7 +220,7 @@ struct Scratch<T> {
         return p
     }
 
-    func free() { pointer?.deallocate() }
+    func release() { pointer?.deallocate() }
 }
 
 /// A reusable zstd compression context. One per thread.
@@ -260,7 +260,7 @@ public final class Compressor: @unchecked Sendable {
     deinit {
         ZSTD_freeCCtx(cctx)
         if hasAux { ZSTD_freeCCtx(seqCtx); ZSTD_freeCCtx(frameCtx) }
-        seqs.free(); opsBuf.free(); litsBuf.free(); check.free()
+        seqs.release(); opsBuf.release(); litsBuf.release(); check.release()
     }
 
     /// Window log for a delta: large enough for bases + chunk (at most 27).

@@ -110,8 +110,7 @@ public struct FileReader {
             if !verify, let plain = try bases.composedPlaintext(ref.id, object: object) {
                 // An op delta: composed down its chain; the file's SHA-256 covers it (as below).
                 guard plain.count == ref.size else {
-                    throw VaultError(.corrupt, "chunk \(ref.id) is damaged (length \(plain.count) where the manifest says \(ref.size))",
-                                     location: ChunkCodec.key(for: ref.id))
+                    throw ChunkCodec.damaged(ref.id, "length \(plain.count) where the manifest says \(ref.size)")
                 }
                 return plain
             }
@@ -185,9 +184,7 @@ public final class BaseCache: @unchecked Sendable {
             plain = composed
             if verify {
                 let actual = plain.withUnsafeBytes { ChunkCodec.sha256Hex($0) }
-                guard actual == id else {
-                    throw VaultError(.corrupt, "chunk \(id) is damaged (content hash is \(actual))", location: ChunkCodec.key(for: id))
-                }
+                guard actual == id else { throw ChunkCodec.damaged(id, "content hash is \(actual)") }
             }
         } else {
             plain = try ChunkCodec.decode(object, id: id, expectedSize: nil, decompressor: decompressor,
@@ -259,10 +256,7 @@ public final class BaseCache: @unchecked Sendable {
 
     /// An op delta (codec 4) composed over its bases' segment lists.
     private func composed(_ id: String, object: Data, level: Int) throws -> OpaquePointer {
-        func corrupt(_ why: String) -> VaultError {
-            VaultError(.corrupt, "chunk \(id) is damaged (\(why)); the files that use it cannot be restored from this vault. Run a new backup; restore from a copy of the vault if you have one.",
-                       location: ChunkCodec.key(for: id))
-        }
+        func corrupt(_ why: String) -> VaultError { ChunkCodec.damaged(id, why) }
         guard let baseIds = ChunkCodec.baseIds(of: object), !baseIds.isEmpty, let length = ChunkCodec.plainLength(of: object) else {
             throw corrupt("delta header is cut short")
         }
