@@ -186,6 +186,20 @@ public enum ChunkCodec {
 }
 
 extension ChunkCodec {
+    /// An op delta (codec 4) encoded again for a vault of format 3 or older: as a codec 2/3 zstd
+    /// delta against the same bases (`base` gives their plaintexts), or whole when that is not
+    /// smaller. The chunk's id, plaintext and bases are unchanged, so manifests stay valid (a
+    /// chunk stored whole just needs fewer of the links they list).
+    public static func forOlderReaders(_ object: Data, plain: Data, level: Int32, base: (String) throws -> Data) throws -> Data {
+        guard let baseIds = baseIds(of: object), !baseIds.isEmpty else { return object }
+        let c = Compressor(level: level)
+        return try plain.withUnsafeBytes { p in
+            let full = c.encode(p)
+            let reference = try Self.reference(baseIds, base)
+            return c.encodeDelta(p, base: reference, baseIds: baseIds, limit: full.count) ?? full
+        }
+    }
+
     /// An op delta (codec 4) applied to its materialized reference.
     static func applyOps(_ object: Data, bases: Int, length: Int, reference: Data, decompressor: Decompressor) throws -> Data {
         let f = try opFrames(object, bases: bases, length: length, decompressor: decompressor)

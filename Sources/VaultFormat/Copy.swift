@@ -23,7 +23,9 @@ public struct CopyReport: Codable, Sendable, Equatable {
 /// (each verified against its id on the way), the manifest byte for byte, and the point's
 /// state (retain-until, legal hold, soft deletion). The target keeps its own id and records
 /// `point.copy` in its audit log. A point the target already has is skipped, so a copy that
-/// was interrupted is finished by running it again.
+/// was interrupted is finished by running it again. Into a vault of format 3 or older, whose
+/// readers know no op deltas, a codec 4 chunk is written as the codec 2/3 delta against the
+/// same bases (or whole, when that is not smaller): same id, same plaintext, same chain.
 public enum VaultCopy {
     public static func copy(from src: Vault, to dst: Vault, points refs: [String],
                             actor: String = Actor.current, progress: ((String) -> Void)? = nil) throws -> CopyReport {
@@ -87,10 +89,16 @@ public enum VaultCopy {
                     try ObjectLock.extendChunk(chunkStorage, key: ckey)
                     return
                 }
-                let object = try src.storage.get(ckey)
+                var object = try src.storage.get(ckey)
                 let size = expected[id].flatMap { $0 >= 0 ? $0 : nil }
-                _ = try ChunkCodec.decode(object, id: id, expectedSize: size, decompressor: Decompressor(),
-                                          base: { try BaseCache(storage: src.storage).plaintext($0, verify: false) })
+                let bases = BaseCache(storage: src.storage)
+                let plain = try ChunkCodec.decode(object, id: id, expectedSize: size, decompressor: Decompressor(),
+                                                  base: { try bases.plaintext($0, verify: false) })
+                if dst.config.format < 4, ChunkCodec.codec(of: object) == ChunkCodec.Codec.opDelta.rawValue {
+                    object = try ChunkCodec.forOlderReaders(object, plain: plain, level: dst.config.compression.level) {
+                        try bases.plaintext($0, verify: false)
+                    }
+                }
                 do { try chunkStorage.put(ckey, object, mode: .createOnly) }
                 catch let e as VaultError where e.code == .objectExists {
                     try ObjectLock.extendChunk(chunkStorage, key: ckey)

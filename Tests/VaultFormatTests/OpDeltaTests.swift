@@ -261,4 +261,63 @@ struct OpDeltaTests {
         #expect(codecs.contains(4) && codecs.contains(2), "both codecs were written: \(codecs.sorted())")
         #expect(previous?.chunks.contains { $0.depth >= 10 } == true, "chains reached depth 10 or more")
     }
+
+    @Test func aCopyIntoAFormat3VaultWritesCodec2DeltasItsReadersKnow() throws {
+        // A format-4 vault with six chained points of one database.
+        let storage = MemoryStorage()
+        let src = try Vault.create(storage: storage)
+        #expect(src.config.format == 4)
+        var v = dumpLike(200_000, seed: 5)
+        var rng = Rng(s: 8)
+        var versions: [[UInt8]] = []
+        for _ in 0..<6 {
+            for _ in 0..<40 { v[rng.next(v.count)] = UInt8(65 + rng.next(26)) }
+            versions.append(v)
+        }
+        let written = try writeChain(versions, storage: storage, maxDepth: 16)
+        let t0 = Date(timeIntervalSince1970: 1_790_000_000)
+        var ids: [String] = []
+        for (i, (entry, _)) in written.enumerated() {
+            let started = t0.addingTimeInterval(Double(i) * 7 * 86400)
+            let m = Manifest(id: Identifier.make(at: started), vaultId: src.config.id, jobId: "backup-test",
+                             server: ServerInfo(name: "srv", host: nil, port: nil, version: "15.4", versionNum: 150004),
+                             pgDumpVersion: "15.4", pgVaultVersion: pgVaultVersion, startedAt: started,
+                             finishedAt: started.addingTimeInterval(1), status: .ok, limits: Limits(), databases: [],
+                             files: [entry], stats: PointStats())
+            try src.commit(m)
+            ids.append(m.id)
+        }
+        let codecs = { (s: MemoryStorage, entry: FileEntry) throws -> Set<UInt8> in
+            Set(try entry.chunks.map { try s.get(ChunkCodec.key(for: $0.id))[5] })
+        }
+        #expect(try codecs(storage, written[5].0).contains(4))
+
+        // The target: a format-3 vault (as an older pgvault made it).
+        let old = MemoryStorage()
+        var config = try Vault.create(storage: MemoryStorage()).config
+        config.format = 3
+        config.id = "vault-00000000000000f3"
+        try old.put(Vault.configKey, try VaultJSON.encode(config), mode: .createOnly)
+        let dst = try Vault.open(storage: old)
+        let report = try VaultCopy.copy(from: src, to: dst, points: [])
+        #expect(report.copied.count == 6)
+        var all: Set<UInt8> = []
+        for (i, (entry, _)) in written.enumerated() {
+            all.formUnion(try codecs(old, entry))
+            var out = Data()
+            try FileReader(storage: old).read(entry) { out.append($0) }
+            let same = Array(out) == versions[i]
+            #expect(same, "point \(i + 1) reads back from the copy")
+        }
+        #expect(!all.contains(4) && all.contains(2), "codecs in the format-3 copy: \(all.sorted())")
+        // Every chunk a delta in the copy names the bases the manifest lists for it.
+        for c in written[5].0.chunks {
+            let ids = ChunkCodec.baseIds(of: try old.get(ChunkCodec.key(for: c.id))) ?? []
+            #expect(Set(ids).isSubset(of: Set(c.bases)))
+        }
+        // A format-4 target keeps the op deltas as they are.
+        let s4 = MemoryStorage()
+        _ = try VaultCopy.copy(from: src, to: try Vault.create(storage: s4), points: [ids[5]])
+        #expect(try codecs(s4, written[5].0).contains(4))
+    }
 }
