@@ -256,9 +256,7 @@ public final class Compressor: @unchecked Sendable {
         return c
     }()
     private var hasAux = false
-    /// Scratch for op deltas, allocated (not zeroed: only what zstd and the builder write is
-    /// touched, so the sequence bound of an 8 MiB chunk, 45 MB, costs only what is used) and
-    /// grown as needed.
+    /// Scratch for op deltas, allocated (not zeroed) and grown as needed.
     private var seqs = Scratch<ZSTD_Sequence>()
     private var opsBuf = Scratch<UInt8>()
     private var litsBuf = Scratch<UInt8>()
@@ -304,6 +302,9 @@ public final class Compressor: @unchecked Sendable {
         if level <= Self.deltaLevel { ZSTD_CCtx_setParameter(c, ZSTD_c_minMatch, Self.deltaMinMatch) }
         ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, Self.deltaWindowLog(base.count + plain.count))
         ZSTD_CCtx_setParameter(c, ZSTD_c_enableLongDistanceMatching, 1)
+        // zstd 1.5.4 writes sequences without checking the room it was given (an assert, off in
+        // release builds): the buffer must hold its bound, one sequence per 3 bytes of chunk
+        // (allocated, not zeroed: only what zstd writes is touched).
         let bound = Int(ZSTD_sequenceBound(plain.count))
         let q = seqs.reserve(bound)
         let nseq: Int = base.withUnsafeBytes { b in

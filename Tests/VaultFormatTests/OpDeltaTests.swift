@@ -320,4 +320,25 @@ struct OpDeltaTests {
         _ = try VaultCopy.copy(from: src, to: try Vault.create(storage: s4), points: [ids[5]])
         #expect(try codecs(s4, written[5].0).contains(4))
     }
+
+    @Test func aChunkMadeOfManyShortMatchesEncodesAndDecodes() throws {
+        // 80 KB made of 10-byte pieces of a random base: one zstd sequence per 10 bytes. zstd
+        // 1.5.4 does not check the room it is given for sequences; with less than its bound (one
+        // per 32 bytes was tried) this test crashed the process. Short copies become literals.
+        var rng = Rng(s: 77)
+        let base = (0..<65_536).map { _ in UInt8(rng.next(256)) }
+        var plain: [UInt8] = []
+        while plain.count < 80_000 {
+            let at = rng.next(base.count - 10)
+            plain += base[at..<(at + 10)]
+        }
+        let baseId = base.withUnsafeBytes { ChunkCodec.sha256Hex($0) }
+        let id = plain.withUnsafeBytes { ChunkCodec.sha256Hex($0) }
+        let c = Compressor(level: 1)
+        let op = try #require(plain.withUnsafeBytes { c.encodeDelta($0, base: Data(base), baseIds: [baseId], limit: .max, ops: true) })
+        #expect(op[5] == 4, "an op delta, not the codec 2 fallback")
+        let back = try ChunkCodec.decode(op, id: id, expectedSize: plain.count, decompressor: Decompressor(), base: { _ in Data(base) })
+        let same = Array(back) == plain
+        #expect(same)
+    }
 }
