@@ -9,6 +9,7 @@ const char *pgv_delta_error(int code) {
     case PGV_DELTA_LENGTH: return "the operations do not make the chunk's length";
     case PGV_DELTA_LITERALS: return "the operations do not use exactly the literal bytes stored";
     case PGV_DELTA_NOMEM: return "out of memory";
+    case PGV_DELTA_DIFFERS: return "the operations make other bytes";
     default: return "unknown error";
     }
 }
@@ -157,6 +158,41 @@ int pgv_delta_apply(const uint8_t *ref, uint64_t ref_len, const uint8_t *ops, si
         }
     }
     if (pos != out_len) return PGV_DELTA_LENGTH;
+    if (lp != lits_len) return PGV_DELTA_LITERALS;
+    return 0;
+}
+
+int pgv_delta_matches(const uint8_t *ref, uint64_t ref_len, const uint8_t *ops, size_t ops_len,
+                      const uint8_t *lits, size_t lits_len, const uint8_t *want, uint64_t want_len) {
+    /* pgv_delta_apply's walk, comparing instead of copying: every byte before the current
+       position already equals want, so copies of earlier output read want itself. */
+    op_iter it;
+    int e = op_open(&it, ops, ops_len);
+    if (e) return e;
+    uint64_t pos = 0, next = 0, lp = 0;
+    while (it.i < it.n) {
+        op o;
+        if ((e = op_next(&it, &o))) return e;
+        if (o.lit > lits_len - lp) return PGV_DELTA_LITERALS;
+        if (o.lit > want_len - pos) return PGV_DELTA_LENGTH;
+        if (memcmp(want + pos, lits + lp, o.lit)) return PGV_DELTA_DIFFERS;
+        pos += o.lit; lp += o.lit;
+        if (!o.match) continue;
+        int64_t s = (int64_t)(next + o.lit) + o.delta;
+        if (s < 0 || (uint64_t)s >= ref_len + pos) return PGV_DELTA_OUT_OF_RANGE;
+        if (o.match > want_len - pos) return PGV_DELTA_LENGTH;
+        uint64_t src = (uint64_t)s, len = o.match;
+        next = src + len;
+        if (src < ref_len) {
+            uint64_t take = ref_len - src < len ? ref_len - src : len;
+            if (memcmp(want + pos, ref + src, take)) return PGV_DELTA_DIFFERS;
+            pos += take; src += take; len -= take;
+        }
+        for (uint64_t k = 0; k < len; k++)   /* want[from + k] is already checked (from < pos + k) */
+            if (want[pos + k] != want[src - ref_len + k]) return PGV_DELTA_DIFFERS;
+        pos += len;
+    }
+    if (pos != want_len) return PGV_DELTA_LENGTH;
     if (lp != lits_len) return PGV_DELTA_LITERALS;
     return 0;
 }

@@ -1,7 +1,7 @@
 /* libFuzzer harness for the op-delta engine (Sources/CSystemShims/delta.c): arbitrary
    references, op streams and literals must never crash or read out of bounds (ASan/UBSan),
-   and composing over a two-part reference (then again over the result) must give exactly
-   what applying gives, or the same error. Run: scripts/fuzz-delta.sh [seconds]. */
+   composing over a two-part reference (then again over the result) must give exactly what
+   applying gives, or the same error, and pgv_delta_matches must agree with applying. Run: scripts/fuzz-delta.sh [seconds]. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     const uint8_t *ref = d, *ops = d + rl, *lits = d + rl + opl; size_t ll = n - rl - opl;
     uint8_t *out = malloc(ol + 1);
     int rc = pgv_delta_apply(ref, rl, ops, opl, lits, ll, out, ol);
+    /* the encoder's check agrees with apply, and notices one byte off */
+    if (rc == 0 && pgv_delta_matches(ref, rl, ops, opl, lits, ll, out, ol) != 0) abort();
+    if (rc == 0 && ol > 0) {
+        out[ol / 2] ^= 1;
+        if (pgv_delta_matches(ref, rl, ops, opl, lits, ll, out, ol) == 0) abort();
+        out[ol / 2] ^= 1;
+    }
     /* compose over a two-part reference, compare with apply */
     pgv_sl *a = pgv_sl_leaf(ref, rl / 2, 0), *b = pgv_sl_leaf(ref + rl / 2, rl - rl / 2, 0);
     pgv_sl *parts[2] = {a, b};

@@ -22,7 +22,7 @@ typedef struct pgv_sl pgv_sl;   /* a segment list: a chunk's bytes as pieces of 
 
 /* Error codes (negative): the op stream is damaged or does not fit the reference. */
 enum { PGV_DELTA_BAD_VARINT = -1, PGV_DELTA_OUT_OF_RANGE = -2, PGV_DELTA_LENGTH = -3,
-       PGV_DELTA_LITERALS = -4, PGV_DELTA_NOMEM = -5 };
+       PGV_DELTA_LITERALS = -4, PGV_DELTA_NOMEM = -5, PGV_DELTA_DIFFERS = -6 };
 const char *pgv_delta_error(int code);
 
 /* Encoder: turns zstd's sequences (ZSTD_Sequence: offset, litLength, matchLength, rep; four
@@ -43,6 +43,11 @@ long pgv_delta_build(const uint32_t *seqs, size_t nseq, const uint8_t *src, size
    error code. */
 int pgv_delta_apply(const uint8_t *ref, uint64_t ref_len, const uint8_t *ops, size_t ops_len,
                     const uint8_t *lits, size_t lits_len, uint8_t *out, uint64_t out_len);
+
+/* Whether applying the delta over ref makes exactly want (0), without an output buffer: the
+   encoder's check before it stores a delta. PGV_DELTA_DIFFERS or another error code if not. */
+int pgv_delta_matches(const uint8_t *ref, uint64_t ref_len, const uint8_t *ops, size_t ops_len,
+                      const uint8_t *lits, size_t lits_len, const uint8_t *want, uint64_t want_len);
 
 /* Segment lists. A leaf is one buffer (with take, the list frees it, malloc'd). concat
    joins several lists (the bases of a multi-base delta) and keeps them alive. */
