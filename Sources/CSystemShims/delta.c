@@ -127,45 +127,11 @@ static inline __attribute__((always_inline)) int op_next(op_iter *it, op *o) {
 
 /* ---- decoder over a flat reference ---- */
 
-int pgv_delta_apply(const uint8_t *ref, uint64_t ref_len, const uint8_t *ops, size_t ops_len,
-                    const uint8_t *lits, size_t lits_len, uint8_t *out, uint64_t out_len) {
-    op_iter it;
-    int e = op_open(&it, ops, ops_len);
-    if (e) return e;
-    uint64_t pos = 0, next = 0, lp = 0;
-    while (it.i < it.n) {
-        op o;
-        if ((e = op_next(&it, &o))) return e;
-        if (o.lit > lits_len - lp || o.lit > out_len - pos) return o.lit > lits_len - lp ? PGV_DELTA_LITERALS : PGV_DELTA_LENGTH;
-        memcpy(out + pos, lits + lp, o.lit);
-        pos += o.lit; lp += o.lit;
-        if (!o.match) continue;
-        int64_t s = (int64_t)(next + o.lit) + o.delta;
-        if (s < 0 || (uint64_t)s >= ref_len + pos) return PGV_DELTA_OUT_OF_RANGE;
-        if (o.match > out_len - pos) return PGV_DELTA_LENGTH;
-        uint64_t src = (uint64_t)s, len = o.match;
-        next = src + len;
-        if (src < ref_len) {
-            uint64_t take = ref_len - src < len ? ref_len - src : len;
-            memcpy(out + pos, ref + src, take);
-            pos += take; src += take; len -= take;
-        }
-        if (len) {
-            uint64_t from = src - ref_len;   /* < pos */
-            if (pos - from >= len) memcpy(out + pos, out + from, len);
-            else for (uint64_t k = 0; k < len; k++) out[pos + k] = out[from + k];   /* overlaps: a run */
-            pos += len;
-        }
-    }
-    if (pos != out_len) return PGV_DELTA_LENGTH;
-    if (lp != lits_len) return PGV_DELTA_LITERALS;
-    return 0;
-}
-
-int pgv_delta_matches(const uint8_t *ref, uint64_t ref_len, const uint8_t *ops, size_t ops_len,
-                      const uint8_t *lits, size_t lits_len, const uint8_t *want, uint64_t want_len) {
-    /* pgv_delta_apply's walk, comparing instead of copying: every byte before the current
-       position already equals want, so copies of earlier output read want itself. */
+/* Walks the operations over a flat reference. compare = 0: writes the chunk to buf. compare = 1:
+   checks that buf already holds it (every byte before the current position then equals the
+   chunk, so copies of earlier output read buf itself either way). */
+static int walk(const uint8_t *ref, uint64_t ref_len, const uint8_t *ops, size_t ops_len,
+                const uint8_t *lits, size_t lits_len, uint8_t *buf, uint64_t len, int compare) {
     op_iter it;
     int e = op_open(&it, ops, ops_len);
     if (e) return e;
@@ -174,27 +140,47 @@ int pgv_delta_matches(const uint8_t *ref, uint64_t ref_len, const uint8_t *ops, 
         op o;
         if ((e = op_next(&it, &o))) return e;
         if (o.lit > lits_len - lp) return PGV_DELTA_LITERALS;
-        if (o.lit > want_len - pos) return PGV_DELTA_LENGTH;
-        if (memcmp(want + pos, lits + lp, o.lit)) return PGV_DELTA_DIFFERS;
+        if (o.lit > len - pos) return PGV_DELTA_LENGTH;
+        if (!compare) memcpy(buf + pos, lits + lp, o.lit);
+        else if (memcmp(buf + pos, lits + lp, o.lit)) return PGV_DELTA_DIFFERS;
         pos += o.lit; lp += o.lit;
         if (!o.match) continue;
         int64_t s = (int64_t)(next + o.lit) + o.delta;
         if (s < 0 || (uint64_t)s >= ref_len + pos) return PGV_DELTA_OUT_OF_RANGE;
-        if (o.match > want_len - pos) return PGV_DELTA_LENGTH;
-        uint64_t src = (uint64_t)s, len = o.match;
-        next = src + len;
+        if (o.match > len - pos) return PGV_DELTA_LENGTH;
+        uint64_t src = (uint64_t)s, n = o.match;
+        next = src + n;
         if (src < ref_len) {
-            uint64_t take = ref_len - src < len ? ref_len - src : len;
-            if (memcmp(want + pos, ref + src, take)) return PGV_DELTA_DIFFERS;
-            pos += take; src += take; len -= take;
+            uint64_t take = ref_len - src < n ? ref_len - src : n;
+            if (!compare) memcpy(buf + pos, ref + src, take);
+            else if (memcmp(buf + pos, ref + src, take)) return PGV_DELTA_DIFFERS;
+            pos += take; src += take; n -= take;
         }
-        for (uint64_t k = 0; k < len; k++)   /* want[from + k] is already checked (from < pos + k) */
-            if (want[pos + k] != want[src - ref_len + k]) return PGV_DELTA_DIFFERS;
-        pos += len;
+        if (n) {
+            uint64_t from = src - ref_len;   /* < pos */
+            if (compare) {
+                for (uint64_t k = 0; k < n; k++) if (buf[pos + k] != buf[from + k]) return PGV_DELTA_DIFFERS;
+            } else if (pos - from >= n) {
+                memcpy(buf + pos, buf + from, n);
+            } else {
+                for (uint64_t k = 0; k < n; k++) buf[pos + k] = buf[from + k];   /* overlaps: a run */
+            }
+            pos += n;
+        }
     }
-    if (pos != want_len) return PGV_DELTA_LENGTH;
+    if (pos != len) return PGV_DELTA_LENGTH;
     if (lp != lits_len) return PGV_DELTA_LITERALS;
     return 0;
+}
+
+int pgv_delta_apply(const uint8_t *ref, uint64_t ref_len, const uint8_t *ops, size_t ops_len,
+                    const uint8_t *lits, size_t lits_len, uint8_t *out, uint64_t out_len) {
+    return walk(ref, ref_len, ops, ops_len, lits, lits_len, out, out_len, 0);
+}
+
+int pgv_delta_matches(const uint8_t *ref, uint64_t ref_len, const uint8_t *ops, size_t ops_len,
+                      const uint8_t *lits, size_t lits_len, const uint8_t *want, uint64_t want_len) {
+    return walk(ref, ref_len, ops, ops_len, lits, lits_len, (uint8_t *)want, want_len, 1);
 }
 
 /* ---- segment lists ---- */

@@ -42,6 +42,24 @@ func writeChain(_ versions: [[UInt8]], storage: any Storage, maxDepth: Int,
     return out
 }
 
+/// Commits one point a week from `t0` on, point i holding `entries[i]` and `extra(i)`; returns
+/// the point ids.
+func commitWeekly(_ entries: [FileEntry], to vault: Vault, from t0: Date,
+                  extra: (Int) -> [FileEntry] = { _ in [] }) throws -> [String] {
+    var ids: [String] = []
+    for (i, entry) in entries.enumerated() {
+        let started = t0.addingTimeInterval(Double(i) * 7 * 86400)
+        let m = Manifest(id: Identifier.make(at: started), vaultId: vault.config.id, jobId: "backup-test",
+                         server: ServerInfo(name: "srv", host: nil, port: nil, version: "15.4", versionNum: 150004),
+                         pgDumpVersion: "15.4", pgVaultVersion: pgVaultVersion, startedAt: started,
+                         finishedAt: started.addingTimeInterval(1), status: .ok, limits: Limits(), databases: [],
+                         files: [entry] + extra(i), stats: PointStats())
+        try vault.commit(m)
+        ids.append(m.id)
+    }
+    return ids
+}
+
 private func readBack(_ file: FileEntry, _ storage: any Storage) throws -> [UInt8] {
     var out = Data()
     try FileReader(storage: storage).read(file) { out.append($0) }
@@ -168,17 +186,7 @@ struct DeltaChainTests {
         try w.append(Data(dumpLike(100_000, seed: 77)))
         let r = try w.finish()
         let onlyFirst = FileEntry(path: "old.dump", kind: .dump, database: "old", size: r.size, sha256: r.sha256, chunks: r.chunks)
-        var ids: [String] = []
-        for (i, (entry, _)) in written.enumerated() {
-            let started = t0.addingTimeInterval(Double(i) * 7 * 86400)
-            let m = Manifest(id: Identifier.make(at: started), vaultId: vault.config.id, jobId: "backup-test",
-                             server: ServerInfo(name: "srv", host: nil, port: nil, version: "15.4", versionNum: 150004),
-                             pgDumpVersion: "15.4", pgVaultVersion: pgVaultVersion, startedAt: started,
-                             finishedAt: started.addingTimeInterval(1), status: .ok, limits: Limits(), databases: [],
-                             files: i == 0 ? [entry, onlyFirst] : [entry], stats: PointStats())
-            try vault.commit(m)
-            ids.append(m.id)
-        }
+        let ids = try commitWeekly(written.map(\.0), to: vault, from: t0) { $0 == 0 ? [onlyFirst] : [] }
         let now = t0.addingTimeInterval(4 * 7 * 86400)
         for id in ids.dropLast() { _ = try VaultControl(vault: vault, now: now).delete(id, reason: "test") }
         let report = try VaultControl(vault: vault, now: now.addingTimeInterval(200 * 86400)).purge(dryRun: false, grace: 0)

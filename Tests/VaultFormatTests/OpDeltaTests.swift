@@ -275,18 +275,7 @@ struct OpDeltaTests {
             versions.append(v)
         }
         let written = try writeChain(versions, storage: storage, maxDepth: 16)
-        let t0 = Date(timeIntervalSince1970: 1_790_000_000)
-        var ids: [String] = []
-        for (i, (entry, _)) in written.enumerated() {
-            let started = t0.addingTimeInterval(Double(i) * 7 * 86400)
-            let m = Manifest(id: Identifier.make(at: started), vaultId: src.config.id, jobId: "backup-test",
-                             server: ServerInfo(name: "srv", host: nil, port: nil, version: "15.4", versionNum: 150004),
-                             pgDumpVersion: "15.4", pgVaultVersion: pgVaultVersion, startedAt: started,
-                             finishedAt: started.addingTimeInterval(1), status: .ok, limits: Limits(), databases: [],
-                             files: [entry], stats: PointStats())
-            try src.commit(m)
-            ids.append(m.id)
-        }
+        let ids = try commitWeekly(written.map(\.0), to: src, from: Date(timeIntervalSince1970: 1_790_000_000))
         let codecs = { (s: MemoryStorage, entry: FileEntry) throws -> Set<UInt8> in
             Set(try entry.chunks.map { try s.get(ChunkCodec.key(for: $0.id))[5] })
         }
