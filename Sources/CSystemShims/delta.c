@@ -125,6 +125,27 @@ static inline __attribute__((always_inline)) int op_next(op_iter *it, op *o) {
     return (it->ll.bad || it->ml.bad || it->dl.bad) ? PGV_DELTA_BAD_VARINT : 0;
 }
 
+/* The next operation, checked against what the chunk can hold, before anything is done with
+   it: its literals (lp of lits_len used, pos of len made) and, when it copies, its source
+   (*src, in [0, ref_len) reference then [ref_len, ...) output), which must start before the
+   copy's own position. *next follows the copies. Applying, checking and composing share it,
+   so they refuse exactly the same streams with the same codes. */
+static inline __attribute__((always_inline)) int step(op_iter *it, op *o, uint64_t pos, uint64_t lp, size_t lits_len,
+                                                      uint64_t ref_len, uint64_t len, uint64_t *next, uint64_t *src) {
+    int e = op_next(it, o);
+    if (e) return e;
+    if (o->lit > lits_len - lp) return PGV_DELTA_LITERALS;
+    if (o->lit > len - pos) return PGV_DELTA_LENGTH;
+    if (!o->match) return 0;
+    pos += o->lit;
+    int64_t s = (int64_t)(*next + o->lit) + o->delta;
+    if (s < 0 || (uint64_t)s >= ref_len + pos) return PGV_DELTA_OUT_OF_RANGE;
+    if (o->match > len - pos) return PGV_DELTA_LENGTH;
+    *src = (uint64_t)s;
+    *next = *src + o->match;
+    return 0;
+}
+
 /* ---- decoder over a flat reference ---- */
 
 /* Walks the operations over a flat reference. compare = 0: writes the chunk to buf. compare = 1:
@@ -138,18 +159,13 @@ static int walk(const uint8_t *ref, uint64_t ref_len, const uint8_t *ops, size_t
     uint64_t pos = 0, next = 0, lp = 0;
     while (it.i < it.n) {
         op o;
-        if ((e = op_next(&it, &o))) return e;
-        if (o.lit > lits_len - lp) return PGV_DELTA_LITERALS;
-        if (o.lit > len - pos) return PGV_DELTA_LENGTH;
+        uint64_t src = 0;
+        if ((e = step(&it, &o, pos, lp, lits_len, ref_len, len, &next, &src))) return e;
         if (!compare) memcpy(buf + pos, lits + lp, o.lit);
         else if (memcmp(buf + pos, lits + lp, o.lit)) return PGV_DELTA_DIFFERS;
         pos += o.lit; lp += o.lit;
         if (!o.match) continue;
-        int64_t s = (int64_t)(next + o.lit) + o.delta;
-        if (s < 0 || (uint64_t)s >= ref_len + pos) return PGV_DELTA_OUT_OF_RANGE;
-        if (o.match > len - pos) return PGV_DELTA_LENGTH;
-        uint64_t src = (uint64_t)s, n = o.match;
-        next = src + n;
+        uint64_t n = o.match;
         if (src < ref_len) {
             uint64_t take = ref_len - src < n ? ref_len - src : n;
             if (!compare) memcpy(buf + pos, ref + src, take);
@@ -358,17 +374,12 @@ pgv_sl *pgv_sl_compose(pgv_sl *ref, const uint8_t *ops, size_t ops_len, uint8_t 
     size_t in_ref = 0, in_out = 0;   /* slice cursors */
     while (it.i < it.n) {
         op o;
-        if ((e = op_next(&it, &o))) goto fail;
-        if (o.lit > lits_len - lp) { e = PGV_DELTA_LITERALS; goto fail; }
-        if (o.lit > out_len - pos) { e = PGV_DELTA_LENGTH; goto fail; }
+        uint64_t src = 0;
+        if ((e = step(&it, &o, pos, lp, lits_len, R, out_len, &next, &src))) goto fail;
         if (!sl_push(l, lits + lp, o.lit)) { e = PGV_DELTA_NOMEM; goto fail; }
         pos += o.lit; lp += o.lit;
         if (!o.match) continue;
-        int64_t s = (int64_t)(next + o.lit) + o.delta;
-        if (s < 0 || (uint64_t)s >= R + pos) { e = PGV_DELTA_OUT_OF_RANGE; goto fail; }
-        if (o.match > out_len - pos) { e = PGV_DELTA_LENGTH; goto fail; }
-        uint64_t src = (uint64_t)s, len = o.match;
-        next = src + len;
+        uint64_t len = o.match;
         if (src < R) {
             uint64_t take = R - src < len ? R - src : len;
             if (!sl_slice(l, ref, src, take, &in_ref)) { e = PGV_DELTA_NOMEM; goto fail; }

@@ -62,13 +62,6 @@ public enum ChunkCodec {
     /// Bytes before the zstd frame of a delta object (codec 2 or 3; codec 4 always has the count).
     static func deltaPrefixSize(bases: Int, codec: Codec = .delta) -> Int { bases == 1 && codec != .opDelta ? 32 : 1 + 32 * bases }
 
-    /// The plaintext length a chunk object's header gives (nil when it is shorter than its header).
-    public static func plainLength(of object: Data) -> Int? {
-        guard object.count >= headerSize else { return nil }
-        let s = object.startIndex
-        return Int(object[s + 8]) | Int(object[s + 9]) << 8 | Int(object[s + 10]) << 16 | Int(object[s + 11]) << 24
-    }
-
     /// The codec byte of a chunk object (nil when it is shorter than its header).
     public static func codec(of object: Data) -> UInt8? {
         object.count >= headerSize ? object[object.startIndex + 5] : nil
@@ -105,6 +98,18 @@ public enum ChunkCodec {
         let l = UInt32(length)
         return magic + [1, codec.rawValue, 0, 0,
                         UInt8(l & 0xff), UInt8((l >> 8) & 0xff), UInt8((l >> 16) & 0xff), UInt8(l >> 24)]
+    }
+
+    /// The bytes of a delta object before its frame(s): the header, for codec 3 and 4 the count,
+    /// then the bases' binary ids (`deltaPrefixSize` bytes after the header); nil when an id is
+    /// not 64 hex digits.
+    static func deltaHead(codec: Codec, length: Int, baseIds: [String]) -> Data? {
+        let raws = baseIds.compactMap { Hex.decode($0) }
+        guard raws.count == baseIds.count, raws.allSatisfy({ $0.count == 32 }) else { return nil }
+        var data = Data(header(codec: codec, length: length))
+        if codec != .delta { data.append(UInt8(baseIds.count)) }
+        for r in raws { data.append(contentsOf: r) }
+        return data
     }
 
     static func damaged(_ id: String, _ why: String) -> VaultError {
@@ -357,16 +362,10 @@ public final class Compressor: @unchecked Sendable {
             pgv_delta_matches(b.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(b.count), o, opsLen, l, litsLen, p, UInt64(plain.count))
         }
         guard rc == 0 else { return nil }
-        let raws = baseIds.compactMap { Hex.decode($0) }
-        guard (1...ChunkCodec.maxBases).contains(baseIds.count), raws.count == baseIds.count, raws.allSatisfy({ $0.count == 32 }) else { return nil }
-        guard let opsFrame = frame(UnsafeRawBufferPointer(start: o, count: opsLen), level: Self.opsLevel),
-              let litsFrame = frame(UnsafeRawBufferPointer(start: l, count: litsLen), level: Self.literalsLevel) else { return nil }
-        let size = ChunkCodec.headerSize + 1 + 32 * raws.count + 4 + opsFrame.count + litsFrame.count
-        guard size < limit else { return nil }
-        var data = Data(capacity: size)
-        data.append(contentsOf: ChunkCodec.header(codec: .opDelta, length: plain.count))
-        data.append(UInt8(raws.count))
-        for r in raws { data.append(contentsOf: r) }
+        guard var data = ChunkCodec.deltaHead(codec: .opDelta, length: plain.count, baseIds: baseIds),
+              let opsFrame = frame(UnsafeRawBufferPointer(start: o, count: opsLen), level: Self.opsLevel),
+              let litsFrame = frame(UnsafeRawBufferPointer(start: l, count: litsLen), level: Self.literalsLevel),
+              data.count + 4 + opsFrame.count + litsFrame.count < limit else { return nil }
         let k = UInt32(opsFrame.count)
         data.append(contentsOf: [UInt8(k & 0xff), UInt8((k >> 8) & 0xff), UInt8((k >> 16) & 0xff), UInt8(k >> 24)])
         data.append(opsFrame)
@@ -417,14 +416,9 @@ public final class Compressor: @unchecked Sendable {
                 ZSTD_compress2(cctx, o.baseAddress, o.count, plain.baseAddress, plain.count)
             }
         }
-        let prefix = ChunkCodec.deltaPrefixSize(bases: baseIds.count)
-        let raws = baseIds.compactMap { Hex.decode($0) }
-        guard ZSTD_isError(n) == 0, ChunkCodec.headerSize + prefix + n < limit, raws.count == baseIds.count,
-              raws.allSatisfy({ $0.count == 32 }) else { return nil }
-        var data = Data(capacity: ChunkCodec.headerSize + prefix + n)
-        data.append(contentsOf: ChunkCodec.header(codec: baseIds.count == 1 ? .delta : .multiDelta, length: plain.count))
-        if baseIds.count > 1 { data.append(UInt8(baseIds.count)) }
-        for r in raws { data.append(contentsOf: r) }
+        guard ZSTD_isError(n) == 0,
+              var data = ChunkCodec.deltaHead(codec: baseIds.count == 1 ? .delta : .multiDelta, length: plain.count, baseIds: baseIds),
+              data.count + n < limit else { return nil }
         out.withUnsafeBytes { data.append(contentsOf: $0.prefix(n)) }
         return data
     }
@@ -461,20 +455,11 @@ public final class Decompressor: @unchecked Sendable {
     /// One zstd frame whose header gives its content size (at most `maxLength`), decompressed
     /// into a malloc'd buffer the caller frees.
     func decompressFrame(_ frame: Data, maxLength: Int) throws -> UnsafeMutableRawBufferPointer {
-        try frame.withUnsafeBytes { i in
-            let size = ZSTD_getFrameContentSize(i.baseAddress, i.count)
-            guard size != ZSTD_CONTENTSIZE_UNKNOWN, size != ZSTD_CONTENTSIZE_ERROR, size <= UInt64(maxLength) else {
-                throw ZstdError(description: "frame header damaged or content size over \(maxLength) bytes")
-            }
-            let length = Int(size)
-            guard let raw = malloc(max(1, length)) else { throw ZstdError(description: "out of memory for \(length) bytes") }
-            let n = ZSTD_decompressDCtx(dctx, raw, length, i.baseAddress, i.count)
-            guard ZSTD_isError(n) == 0, n == length else {
-                free(raw)
-                throw ZstdError(description: ZSTD_isError(n) != 0 ? String(cString: ZSTD_getErrorName(n)) : "frame holds \(n) bytes")
-            }
-            return UnsafeMutableRawBufferPointer(start: raw, count: length)
+        let size = frame.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
+        guard size != ZSTD_CONTENTSIZE_UNKNOWN, size != ZSTD_CONTENTSIZE_ERROR, size <= UInt64(maxLength) else {
+            throw ZstdError(description: "frame header damaged or content size over \(maxLength) bytes")
         }
+        return try decompressRaw(frame, length: Int(size))
     }
 
     func decompress(_ payload: Data, length: Int, prefix: Data? = nil) throws -> Data {

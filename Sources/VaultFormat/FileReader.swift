@@ -257,9 +257,8 @@ public final class BaseCache: @unchecked Sendable {
     /// An op delta (codec 4) composed over its bases' segment lists.
     private func composed(_ id: String, object: Data, level: Int) throws -> OpaquePointer {
         func corrupt(_ why: String) -> VaultError { ChunkCodec.damaged(id, why) }
-        guard let baseIds = ChunkCodec.baseIds(of: object), !baseIds.isEmpty, let length = ChunkCodec.plainLength(of: object) else {
-            throw corrupt("delta header is cut short")
-        }
+        let (_, length) = try ChunkCodec.header(of: object, id: id)   // magic and version, as every decode checks
+        guard let baseIds = ChunkCodec.baseIds(of: object), !baseIds.isEmpty else { throw corrupt("delta header is cut short") }
         var parts: [OpaquePointer] = []
         defer { for p in parts { pgv_sl_release(p) } }
         for b in baseIds {
