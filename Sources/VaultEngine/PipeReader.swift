@@ -3,41 +3,60 @@ import VaultCore
 import VaultFormat
 
 /// Drains a child's standard output on its own thread into a bounded queue of blocks, so
-/// pg_dump never waits on the pipe while the consumer chunks, hashes and compresses. Memory
-/// is bounded by `capacity` blocks of `blockSize` bytes.
+/// pg_dump never waits on the pipe while the consumer chunks, hashes and compresses.
+///
+/// The blocks are allocated once and recycled: the reader fills a free block, queues it, and
+/// the consumer hands it back once it has copied it out. Memory is exactly `capacity` blocks
+/// of `blockSize` bytes (8 MiB by default, ~40 ms of pg_dump output), whatever the dump's size;
+/// a fresh block per MiB, as before, left the heap of a 5 GB delta backup fragmented across
+/// threads (bench/README.md, P4).
 final class PipeReader: @unchecked Sendable {
-    private let blocks: BlockingQueue<Result<Data, any Error>>
-    private var current = Data()
+    private struct Block { let index: Int; let count: Int }
+    /// The blocks' memory, freed when both this reader and its thread are done with it.
+    private final class Pool: @unchecked Sendable {
+        let bytes: UnsafeMutableRawBufferPointer
+        init(_ count: Int) { bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 64) }
+        deinit { bytes.deallocate() }
+    }
+    private let pool: Pool
+    private let blockSize: Int
+    private let filled: BlockingQueue<Result<Block, any Error>>
+    private let free: BlockingQueue<Int>
+    private var current: Block?
     private var offset = 0
     private var ended = false
     private let exited = DispatchSemaphore(value: 0)
 
-    init(blockSize: Int = 1 << 20, capacity: Int = 16, read: @escaping @Sendable (UnsafeMutableRawBufferPointer) throws -> Int) {
-        let queue = BlockingQueue<Result<Data, any Error>>(capacity: capacity)
-        blocks = queue
+    init(blockSize: Int = 1 << 20, capacity: Int = 8, read: @escaping @Sendable (UnsafeMutableRawBufferPointer) throws -> Int) {
+        let capacity = max(2, capacity)
+        self.blockSize = blockSize
+        let pool = Pool(blockSize * capacity)
+        self.pool = pool
+        let filled = BlockingQueue<Result<Block, any Error>>(capacity: capacity)
+        let free = BlockingQueue<Int>(capacity: capacity)
+        for i in 0..<capacity { free.put(i) }
+        self.filled = filled
+        self.free = free
         let exited = self.exited
         let t = Thread {
             defer { exited.signal() }
-            while true {
-                var block = Data(count: blockSize)
-                var filled = 0
+            while let index = free.take() {
+                let block = UnsafeMutableRawBufferPointer(rebasing: pool.bytes[(index * blockSize)..<((index + 1) * blockSize)])
+                var count = 0
                 do {
                     // Fill the block (or hit end of input) before handing it over.
-                    while filled < blockSize {
-                        let n = try block.withUnsafeMutableBytes { raw in
-                            try read(UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
-                        }
+                    while count < blockSize {
+                        let n = try read(UnsafeMutableRawBufferPointer(rebasing: block[count...]))
                         if n == 0 { break }
-                        filled += n
+                        count += n
                     }
                 } catch {
-                    queue.put(.failure(error))
-                    queue.close()
+                    filled.put(.failure(error))
+                    filled.close()
                     return
                 }
-                block.count = filled
-                if filled > 0 && !queue.put(.success(block)) { return }
-                if filled < blockSize { queue.close(); return }
+                if count > 0 && !filled.put(.success(Block(index: index, count: count))) { return }
+                if count < blockSize { filled.close(); return }
             }
         }
         t.stackSize = 1 << 20
@@ -46,21 +65,25 @@ final class PipeReader: @unchecked Sendable {
 
     /// read(2)-like: copies the next bytes into `buffer`; 0 at end of input.
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        if offset == current.count {
-            guard !ended, let next = blocks.take() else { ended = true; return 0 }
+        if let c = current, offset == c.count {
+            free.put(c.index)   // copied out: the reader may fill it again
+            current = nil
+        }
+        if current == nil {
+            guard !ended, let next = filled.take() else { ended = true; return 0 }
             current = try next.get()
             offset = 0
         }
-        let n = min(buffer.count, current.count - offset)
-        current.withUnsafeBytes { src in
-            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + n)]))
-        }
+        guard let c = current else { return 0 }
+        let n = min(buffer.count, c.count - offset)
+        let start = c.index * blockSize + offset
+        buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: pool.bytes[start..<(start + n)]))
         offset += n
         return n
     }
 
     /// Stops the reader thread (after a failure on the consumer side).
-    func stop() { blocks.close() }
+    func stop() { filled.close(); free.close() }
 
     /// Waits until the reader thread has exited: only then may the pipe be closed, or the
     /// thread could read from a descriptor number that meanwhile belongs to something else.

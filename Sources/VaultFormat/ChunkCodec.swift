@@ -224,24 +224,6 @@ extension ChunkCodec {
     }
 }
 
-/// A growable scratch buffer of uninitialised elements (plain C data only), freed with its owner.
-struct Scratch<T> {
-    private var pointer: UnsafeMutablePointer<T>?
-    private var capacity = 0
-
-    /// At least `count` elements; earlier contents are not kept.
-    mutating func reserve(_ count: Int) -> UnsafeMutablePointer<T> {
-        if let pointer, capacity >= count { return pointer }
-        pointer?.deallocate()
-        let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, count))
-        pointer = p
-        capacity = max(1, count)
-        return p
-    }
-
-    func release() { pointer?.deallocate() }
-}
-
 /// A growable scratch area of its own anonymous mapping: its pages count towards the process's
 /// memory only once written (heap memory handed out again usually already is).
 struct MappedScratch {
@@ -275,7 +257,6 @@ struct MappedScratch {
 /// A reusable zstd compression context. One per thread.
 public final class Compressor: @unchecked Sendable {
     private let cctx: OpaquePointer
-    private var out: [UInt8] = []
     public let level: Int32
     static let deltaLevel: Int32 = 3
     static let deltaMinMatch: Int32 = 7
@@ -293,8 +274,8 @@ public final class Compressor: @unchecked Sendable {
     private var hasAux = false
     /// Scratch for op deltas, allocated (not zeroed) and grown as needed.
     private var seqs = MappedScratch()
-    private var opsBuf = Scratch<UInt8>()
-    private var litsBuf = Scratch<UInt8>()
+    private var opsBuf = MappedScratch()
+    private var litsBuf = MappedScratch()
 
     public init(level: Int32) {
         guard let c = ZSTD_createCCtx() else { fatalError("ZSTD_createCCtx failed: out of memory") }
@@ -351,11 +332,13 @@ public final class Compressor: @unchecked Sendable {
         defer { if ZSTD_isError(nseq) == 0 { seqs.drop(ifOver: nseq * MemoryLayout<ZSTD_Sequence>.stride) } }
         guard ZSTD_isError(nseq) == 0, let p = plain.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         let opsCap = 15 * (nseq + 1) + 10
-        let o = opsBuf.reserve(opsCap), l = litsBuf.reserve(plain.count)
+        guard let o = opsBuf.reserve(opsCap)?.assumingMemoryBound(to: UInt8.self),
+              let l = litsBuf.reserve(plain.count)?.assumingMemoryBound(to: UInt8.self) else { return nil }
         var litsLen = 0
         let opsLen = UnsafeRawPointer(q).withMemoryRebound(to: UInt32.self, capacity: 4 * nseq) { q32 in
             pgv_delta_build(q32, nseq, p, plain.count, UInt64(base.count), o, opsCap, l, &litsLen)
         }
+        defer { opsBuf.drop(ifOver: opsLen); litsBuf.drop(ifOver: litsLen) }
         guard opsLen > 0 else { return nil }
         // Applied once against the chunk: it must come back from what is stored.
         let rc: Int32 = base.withUnsafeBytes { b in
@@ -375,13 +358,24 @@ public final class Compressor: @unchecked Sendable {
 
     /// One zstd frame (with its content size) of `bytes`.
     private func frame(_ bytes: UnsafeRawBufferPointer, level: Int32) -> Data? {
-        var out = Data(count: ZSTD_compressBound(bytes.count))
-        let n = out.withUnsafeMutableBytes { o in
-            ZSTD_compressCCtx(frameCtx, o.baseAddress, o.count, bytes.baseAddress, bytes.count, level)
+        Self.zstdObject(prefix: Data(), bound: ZSTD_compressBound(bytes.count)) { o, cap in
+            ZSTD_compressCCtx(frameCtx, o, cap, bytes.baseAddress, bytes.count, level)
         }
-        guard ZSTD_isError(n) == 0 else { return nil }
-        out.count = n
-        return out
+    }
+
+    /// `prefix` followed by what `compress` writes into the `bound` bytes after it (returning
+    /// zstd's size or error code), in a buffer of its own shrunk to fit, when `accept` takes
+    /// that size: no scratch buffer kept between chunks (one sized for the largest chunk, 8.4 MB,
+    /// stayed resident for the whole backup), no copy out of one, no zero-filling.
+    static func zstdObject(prefix: Data, bound: Int, accept: (Int) -> Bool = { _ in true },
+                           _ compress: (UnsafeMutableRawPointer, Int) -> Int) -> Data? {
+        let h = prefix.count
+        guard let raw = malloc(h + bound) else { return nil }
+        prefix.copyBytes(to: raw.assumingMemoryBound(to: UInt8.self), count: h)
+        let n = compress(raw + h, bound)
+        guard ZSTD_isError(n) == 0, accept(n) else { free(raw); return nil }
+        let object = realloc(raw, max(1, h + n)) ?? raw   // shrinking: in place
+        return Data(bytesNoCopy: object, count: h + n, deallocator: .free)
     }
 
     /// Encodes a chunk as a delta against `base` (the plaintexts of the chunks `baseIds`,
@@ -392,8 +386,9 @@ public final class Compressor: @unchecked Sendable {
     public func encodeDelta(_ plain: UnsafeRawBufferPointer, base: Data, baseIds: [String], limit: Int, ops: Bool = false) -> Data? {
         guard (1...ChunkCodec.maxBases).contains(baseIds.count) else { return nil }
         if ops, let d = encodeOpDelta(plain, base: base, baseIds: baseIds, limit: limit) { return d }
-        let bound = ZSTD_compressBound(plain.count)
-        if out.count < bound { out = [UInt8](repeating: 0, count: bound) }
+        guard let head = ChunkCodec.deltaHead(codec: baseIds.count == 1 ? .delta : .multiDelta, length: plain.count, baseIds: baseIds) else {
+            return nil
+        }
         // The match window spans bases + chunk, and long-distance matching finds the bases'
         // content although it lies a whole chunk back (what `zstd --patch-from` does).
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, Self.deltaWindowLog(base.count + plain.count))
@@ -410,34 +405,23 @@ public final class Compressor: @unchecked Sendable {
             ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
             ZSTD_CCtx_setParameter(cctx, ZSTD_c_minMatch, 0)
         }
-        let n: Int = base.withUnsafeBytes { b in
-            ZSTD_CCtx_refPrefix(cctx, b.baseAddress, b.count)   // used for this one frame only
-            return out.withUnsafeMutableBytes { o in
-                ZSTD_compress2(cctx, o.baseAddress, o.count, plain.baseAddress, plain.count)
+        return base.withUnsafeBytes { b in
+            Self.zstdObject(prefix: head, bound: ZSTD_compressBound(plain.count), accept: { head.count + $0 < limit }) { o, cap in
+                ZSTD_CCtx_refPrefix(cctx, b.baseAddress, b.count)   // used for this one frame only
+                return ZSTD_compress2(cctx, o, cap, plain.baseAddress, plain.count)
             }
         }
-        guard ZSTD_isError(n) == 0,
-              var data = ChunkCodec.deltaHead(codec: baseIds.count == 1 ? .delta : .multiDelta, length: plain.count, baseIds: baseIds),
-              data.count + n < limit else { return nil }
-        out.withUnsafeBytes { data.append(contentsOf: $0.prefix(n)) }
-        return data
     }
 
     /// Encodes a chunk object: zstd when it saves space, stored otherwise.
     public func encode(_ plain: UnsafeRawBufferPointer) -> Data {
-        let bound = ZSTD_compressBound(plain.count)
-        if out.count < bound { out = [UInt8](repeating: 0, count: bound) }
-        let n = out.withUnsafeMutableBytes { o in
-            ZSTD_compress2(cctx, o.baseAddress, o.count, plain.baseAddress, plain.count)
-        }
-        var data = Data(capacity: ChunkCodec.headerSize + min(plain.count, n))
-        if ZSTD_isError(n) == 0 && n < plain.count {
-            data.append(contentsOf: ChunkCodec.header(codec: .zstd, length: plain.count))
-            out.withUnsafeBytes { data.append(contentsOf: $0.prefix(n)) }
-        } else {
-            data.append(contentsOf: ChunkCodec.header(codec: .stored, length: plain.count))
-            data.append(contentsOf: plain)
-        }
+        if let data = Self.zstdObject(prefix: Data(ChunkCodec.header(codec: .zstd, length: plain.count)),
+                                      bound: ZSTD_compressBound(plain.count), accept: { $0 < plain.count }, { o, cap in
+            ZSTD_compress2(cctx, o, cap, plain.baseAddress, plain.count)
+        }) { return data }
+        var data = Data(capacity: ChunkCodec.headerSize + plain.count)
+        data.append(contentsOf: ChunkCodec.header(codec: .stored, length: plain.count))
+        data.append(contentsOf: plain)
         return data
     }
 }

@@ -376,7 +376,7 @@ public final class DeltaSource {
 }
 
 /// Streams one file into the vault: content-defined chunks, SHA-256 per chunk and over the
-/// whole file, zstd per chunk. Memory is bounded by twice the maximum chunk size.
+/// whole file, zstd per chunk. Its buffer is at most twice the maximum chunk size.
 public final class FileWriter {
     private let store: ChunkStore
     private let chunker: Chunker
@@ -398,7 +398,9 @@ public final class FileWriter {
         self.store = store
         self.chunker = chunker
         self.compressor = compressor
-        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * chunker.params.maxSize, alignment: 64)
+        // Grown on demand up to twice the largest chunk (a database.sql or roles.sql file
+        // never needs 16 MiB), and given back by `finish()`.
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: min(1 << 20, 2 * chunker.params.maxSize), alignment: 64)
     }
 
     deinit { buffer.deallocate() }
@@ -407,7 +409,7 @@ public final class FileWriter {
     /// the input ends, cutting and storing chunks as they complete.
     public func consume(_ read: (UnsafeMutableRawBufferPointer) throws -> Int) throws {
         while true {
-            if end == buffer.count { try compact() }
+            if end == buffer.count { try makeRoom() }
             let n = try read(UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
             if n == 0 { break }
             end += n
@@ -419,7 +421,7 @@ public final class FileWriter {
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
-            if end == buffer.count { try compact() }
+            if end == buffer.count { try makeRoom() }
             let n = min(bytes.count - offset, buffer.count - end)
             UnsafeMutableRawBufferPointer(rebasing: buffer[end..<(end + n)])
                 .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)]))
@@ -439,6 +441,8 @@ public final class FileWriter {
             let len = chunker.cut(UnsafeRawBufferPointer(rebasing: buffer[start..<end]), align: delta?.cuts)
             try emit(len)
         }
+        buffer.deallocate()
+        buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
         return (size, hasher.finalize(), chunks)
     }
 
@@ -450,16 +454,28 @@ public final class FileWriter {
         }
     }
 
-    private func compact() throws {
+    /// Called with the buffer full to its end: moves the unread bytes to its start, then, if it
+    /// is still full, grows it (up to twice the largest chunk) or cuts the chunks it holds.
+    private func makeRoom() throws {
         let live = end - start
         if start > 0 {
-            if live > 0 {
-                buffer.baseAddress!.copyMemory(from: buffer.baseAddress!.advanced(by: start), byteCount: live)
+            if live > 0, let base = buffer.baseAddress {
+                base.copyMemory(from: base.advanced(by: start), byteCount: live)
             }
             start = 0
             end = live
         }
-        if end == buffer.count { try cutFullChunks(); try compact() }
+        guard end == buffer.count else { return }
+        let limit = 2 * chunker.params.maxSize
+        if buffer.count < limit {
+            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: min(limit, max(1, 2 * buffer.count)), alignment: 64)
+            if end > 0 { UnsafeMutableRawBufferPointer(rebasing: grown[0..<end]).copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[0..<end])) }
+            buffer.deallocate()
+            buffer = grown
+        } else {
+            try cutFullChunks()
+            try makeRoom()
+        }
     }
 
     private func emit(_ len: Int) throws {

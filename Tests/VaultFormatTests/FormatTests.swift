@@ -173,6 +173,41 @@ struct FileRoundTripTests {
         } throws: { e in ((e as? VaultError)?.message ?? "").contains(victim) }
     }
 
+    /// The writer's buffer starts at 1 MiB and grows to twice the largest chunk as a file needs
+    /// it: the chunks must not depend on that, nor on the sizes the input arrives in.
+    @Test func aGrowingBufferCutsTheSameChunksAsCuttingTheWholeFile() throws {
+        let params = ChunkerParams(algorithm: "gear-fastcdc-v1", minSize: 64 << 10, avgSize: 256 << 10, maxSize: 2 << 20, seed: 42)
+        var data = dumpLike(6_500_000, seed: 31)
+        for i in stride(from: 3_000_000, to: 5_500_000, by: 1) { data[i] = 7 }   // a run: maximum-size chunks
+        let expected = cuts(data, params).map { $0.withUnsafeBytes { ChunkCodec.sha256Hex($0) } }
+        #expect(expected.count > 10)
+        let storage = MemoryStorage()
+        let store = ChunkStore(storage: storage)
+        // Pieces of 1 byte to ~1.5 MiB, as a pipe and PipeReader hand them over.
+        let w = FileWriter(store: store, chunker: Chunker(params), compressor: Compressor(level: 1))
+        var pos = 0, step = 1
+        try w.consume { buf in
+            step = step * 31 % 1_500_007 + 1
+            let n = min(buf.count, data.count - pos, step)
+            data.withUnsafeBytes { buf.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[pos..<(pos + n)])) }
+            pos += n
+            return n
+        }
+        let streamed = try w.finish()
+        // The same bytes in one append.
+        let w2 = FileWriter(store: store, chunker: Chunker(params), compressor: Compressor(level: 1))
+        try data.withUnsafeBytes { try w2.append($0) }
+        let appended = try w2.finish()
+        #expect(streamed.chunks.map(\.id) == expected)
+        #expect(appended.chunks.map(\.id) == expected)
+        #expect(streamed.size == Int64(data.count) && streamed.sha256 == appended.sha256)
+        let file = FileEntry(path: "g.dump", kind: .dump, database: "g", size: streamed.size, sha256: streamed.sha256, chunks: streamed.chunks)
+        var back = Data()
+        try FileReader(storage: storage).read(file) { back.append($0) }
+        let same = Array(back) == data   // a Bool: #expect would diff 6.5 MB arrays on failure
+        #expect(same)
+    }
+
     @Test func emptyFileHasNoChunks() throws {
         let storage = MemoryStorage()
         let w = FileWriter(store: ChunkStore(storage: storage), chunker: Chunker(small), compressor: Compressor(level: 1))

@@ -10,6 +10,7 @@ int pgv_rename_noreplace(const char *from, const char *to);
    (the final fsync then has little left to do). Returns 0 where unsupported. */
 int pgv_start_writeback(int fd, long long offset, long long length);
 /* Serve allocations up to 32 MiB from the heap (reused) instead of fresh mmap()s that are
-   page-faulted in again on every chunk. A no-op where mallopt does not exist. */
+   page-faulted in again on every chunk, from two arenas shared by all threads. A no-op where
+   mallopt does not exist. */
 void pgv_tune_malloc(void);
 #endif
