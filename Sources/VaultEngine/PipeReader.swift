@@ -21,7 +21,7 @@ final class PipeReader: @unchecked Sendable {
     private let pool: Pool
     private let blockSize: Int
     private let filled: BlockingQueue<Result<Block, any Error>>
-    private let free: BlockingQueue<Int>
+    private let spare: BlockingQueue<Int>
     private var current: Block?
     private var offset = 0
     private var ended = false
@@ -33,14 +33,14 @@ final class PipeReader: @unchecked Sendable {
         let pool = Pool(blockSize * capacity)
         self.pool = pool
         let filled = BlockingQueue<Result<Block, any Error>>(capacity: capacity)
-        let free = BlockingQueue<Int>(capacity: capacity)
-        for i in 0..<capacity { free.put(i) }
+        let spare = BlockingQueue<Int>(capacity: capacity)
+        for i in 0..<capacity { spare.put(i) }
         self.filled = filled
-        self.free = free
+        self.spare = spare
         let exited = self.exited
         let t = Thread {
             defer { exited.signal() }
-            while let index = free.take() {
+            while let index = spare.take() {
                 let block = UnsafeMutableRawBufferPointer(rebasing: pool.bytes[(index * blockSize)..<((index + 1) * blockSize)])
                 var count = 0
                 do {
@@ -66,7 +66,7 @@ final class PipeReader: @unchecked Sendable {
     /// read(2)-like: copies the next bytes into `buffer`; 0 at end of input.
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if let c = current, offset == c.count {
-            free.put(c.index)   // copied out: the reader may fill it again
+            spare.put(c.index)   // copied out: the reader may fill it again
             current = nil
         }
         if current == nil {
@@ -83,7 +83,7 @@ final class PipeReader: @unchecked Sendable {
     }
 
     /// Stops the reader thread (after a failure on the consumer side).
-    func stop() { filled.close(); free.close() }
+    func stop() { filled.close(); spare.close() }
 
     /// Waits until the reader thread has exited: only then may the pipe be closed, or the
     /// thread could read from a descriptor number that meanwhile belongs to something else.

@@ -272,7 +272,8 @@ public final class Compressor: @unchecked Sendable {
         return c
     }()
     private var hasAux = false
-    /// Scratch for op deltas, allocated (not zeroed) and grown as needed.
+    /// Scratch for op deltas, each a mapping of its own (`MappedScratch`): only the pages a
+    /// chunk writes become resident, and they are given back after one that wrote over 1 MiB.
     private var seqs = MappedScratch()
     private var opsBuf = MappedScratch()
     private var litsBuf = MappedScratch()
