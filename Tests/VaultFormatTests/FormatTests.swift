@@ -118,6 +118,29 @@ struct ChunkCodecTests {
     }
 }
 
+/// A storage that fails every chunk write after the first `chunkPutsAllowed` with a full disk.
+final class FullDiskStorage: Storage, @unchecked Sendable {
+    let inner: MemoryStorage
+    let allowed: Int
+    let chunkPuts = Locked(0)
+    init(inner: MemoryStorage, chunkPutsAllowed: Int) { self.inner = inner; allowed = chunkPutsAllowed }
+    var location: String { inner.location }
+    func put(_ key: String, _ data: Data, mode: PutMode) throws {
+        if key.hasPrefix("chunks/") {
+            try chunkPuts.withLock { n in
+                guard n < allowed else { throw VaultError(.diskFull, "no space left on device", location: key) }
+                n += 1
+            }
+        }
+        try inner.put(key, data, mode: mode)
+    }
+    func get(_ key: String) throws -> Data { try inner.get(key) }
+    func exists(_ key: String) throws -> Bool { try inner.exists(key) }
+    func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix) }
+    func delete(_ key: String) throws { try inner.delete(key) }
+    func sync() throws {}
+}
+
 @Suite("File writer and reader")
 struct FileRoundTripTests {
     @Test func streamsDedupsAndReadsBackVerified() throws {
@@ -206,6 +229,27 @@ struct FileRoundTripTests {
         try FileReader(storage: storage).read(file) { back.append($0) }
         let same = Array(back) == data   // a Bool: #expect would diff 6.5 MB arrays on failure
         #expect(same)
+    }
+
+    /// A failure to store a chunk (a full disk) reaches the caller with its own error, and
+    /// nothing is stored after it.
+    @Test(arguments: [0, 3, 40])
+    func aStoreFailureReachesTheCallerAndStopsTheFile(_ failAfter: Int) throws {
+        let storage = FullDiskStorage(inner: MemoryStorage(), chunkPutsAllowed: failAfter)
+        let w = FileWriter(store: ChunkStore(storage: storage), chunker: Chunker(small), compressor: Compressor(level: 1))
+        let data = dumpLike(2_000_000, seed: 41)   // ~240 chunks of `small`
+        var pos = 0
+        #expect {
+            try w.consume { buf in
+                let n = min(buf.count, data.count - pos, 7777)
+                data.withUnsafeBytes { buf.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[pos..<(pos + n)])) }
+                pos += n
+                return n
+            }
+            _ = try w.finish()
+        } throws: { e in (e as? VaultError)?.code == .diskFull }
+        #expect(storage.chunkPuts.get() == failAfter, "nothing stored after the failure")
+        #expect(w.chunks.count == failAfter)
     }
 
     @Test func emptyFileHasNoChunks() throws {
