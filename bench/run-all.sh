@@ -7,7 +7,7 @@
 # with the measured value and PASS/FAIL and writes bench/results/all-<date>.json (each
 # script also writes its own bench/results/<name>-<date>.json).
 #
-#   bench/run-all.sh                                  # full run: hours, ~30 GB of BENCH_TMP
+#   bench/run-all.sh                                  # full run: ~17 min on 2 cores, ~30 GB of BENCH_TMP
 #   SCALE=2 SCALE_CHURN=2 EVENTS_ROWS=50000 WEEKS=3 SCALE_BIG=5 SCALE6=1 P7_POINTS=2000 \
 #     REPS=1 P4_MIN_FREE_GB=1 bench/run-all.sh        # smoke run, a few minutes
 #   ONLY="p1 p7" bench/run-all.sh                     # a subset
