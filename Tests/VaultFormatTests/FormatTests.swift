@@ -118,29 +118,6 @@ struct ChunkCodecTests {
     }
 }
 
-/// A storage that fails every chunk write after the first `chunkPutsAllowed` with a full disk.
-final class FullDiskStorage: Storage, @unchecked Sendable {
-    let inner: MemoryStorage
-    let allowed: Int
-    let chunkPuts = Locked(0)
-    init(inner: MemoryStorage, chunkPutsAllowed: Int) { self.inner = inner; allowed = chunkPutsAllowed }
-    var location: String { inner.location }
-    func put(_ key: String, _ data: Data, mode: PutMode) throws {
-        if key.hasPrefix("chunks/") {
-            try chunkPuts.withLock { n in
-                guard n < allowed else { throw VaultError(.diskFull, "no space left on device", location: key) }
-                n += 1
-            }
-        }
-        try inner.put(key, data, mode: mode)
-    }
-    func get(_ key: String) throws -> Data { try inner.get(key) }
-    func exists(_ key: String) throws -> Bool { try inner.exists(key) }
-    func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix) }
-    func delete(_ key: String) throws { try inner.delete(key) }
-    func sync() throws {}
-}
-
 @Suite("File writer and reader")
 struct FileRoundTripTests {
     @Test func streamsDedupsAndReadsBackVerified() throws {
@@ -235,7 +212,7 @@ struct FileRoundTripTests {
     /// nothing is stored after it.
     @Test(arguments: [0, 3, 40])
     func aStoreFailureReachesTheCallerAndStopsTheFile(_ failAfter: Int) throws {
-        let storage = FullDiskStorage(inner: MemoryStorage(), chunkPutsAllowed: failAfter)
+        let storage = FaultStorage(chunkPutsAllowed: failAfter)
         let w = FileWriter(store: ChunkStore(storage: storage), chunker: Chunker(small), compressor: Compressor(level: 1))
         let data = dumpLike(2_000_000, seed: 41)   // ~240 chunks of `small`
         var pos = 0

@@ -5,14 +5,26 @@ import VaultFormat
 import VaultStorage
 import VaultTestSupport
 
-/// A storage whose `get` fails with a storage error (not damage) for chosen keys.
-struct FlakyStorage: Storage {
-    let inner: MemoryStorage
-    let failing: Locked<Set<String>> = Locked([])
+/// A memory storage with injected faults: `get` of a key in `unreachable` fails with a storage
+/// error (not damage), and chunk writes after the first `chunkPutsAllowed` fail with a full disk.
+final class FaultStorage: Storage, @unchecked Sendable {
+    let inner = MemoryStorage()
+    let unreachable: Locked<Set<String>> = Locked([])
+    let chunkPutsAllowed: Int
+    let chunkPuts = Locked(0)
+    init(chunkPutsAllowed: Int = .max) { self.chunkPutsAllowed = chunkPutsAllowed }
     var location: String { inner.location }
-    func put(_ key: String, _ data: Data, mode: PutMode) throws { try inner.put(key, data, mode: mode) }
+    func put(_ key: String, _ data: Data, mode: PutMode) throws {
+        if key.hasPrefix("chunks/") {
+            try chunkPuts.withLock { n in
+                guard n < chunkPutsAllowed else { throw VaultError(.diskFull, "no space left on device", location: key) }
+                n += 1
+            }
+        }
+        try inner.put(key, data, mode: mode)
+    }
     func get(_ key: String) throws -> Data {
-        if failing.withLock({ $0.contains(key) }) {
+        if unreachable.withLock({ $0.contains(key) }) {
             throw VaultError(.storage, "S3 endpoint unreachable after 3 tries", location: key)
         }
         return try inner.get(key)
@@ -55,13 +67,13 @@ struct PointVerifierTests {
     }
 
     @Test func damageInOneFileAndAStorageErrorInAnotherAreBothReported() throws {
-        let storage = FlakyStorage(inner: MemoryStorage())
+        let storage = FaultStorage()
         let (vault, m) = try makePoint(storage)
         let verifier = PointVerifier(vault: vault)
 
         // A storage error alone: unreadable, not damaged.
         let unreachable = ChunkCodec.key(for: m.files[1].chunks[0].id)
-        _ = storage.failing.withLock { $0.insert(unreachable) }
+        _ = storage.unreachable.withLock { $0.insert(unreachable) }
         let flaky = verifier.verify(id: m.id, state: "active")
         #expect(flaky.status == .unreadable)
         #expect(flaky.failures.map(\.file) == ["b.dump"] && flaky.failures.first?.isDamage == false)
