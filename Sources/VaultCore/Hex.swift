@@ -6,6 +6,36 @@ public enum Hex {
         for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// Appends the 32 bytes of `s` to `out` when `s` is a SHA-256 as pgvault writes it (64
+    /// lowercase hex digits); false, and `out` unchanged, otherwise.
+    public static func appendSHA256(_ s: String, to out: inout [UInt8]) -> Bool {
+        var s = s
+        return s.withUTF8 { u -> Bool in
+            guard u.count == 64 else { return false }
+            let start = out.count
+            out.append(contentsOf: repeatElement(0, count: 32))
+            let ok = out.withUnsafeMutableBufferPointer { o -> Bool in
+                var bad: UInt8 = 0
+                for i in 0..<32 {
+                    let hi = nibble(u[2 * i]), lo = nibble(u[2 * i + 1])
+                    bad |= (hi | lo) & 0xF0
+                    o[start + i] = hi << 4 | (lo & 0x0F)
+                }
+                return bad == 0
+            }
+            if !ok { out.removeLast(32) }
+            return ok
+        }
+    }
+
+    /// The value of lowercase hex digit `c`, or 0xFF.
+    @inline(__always) private static func nibble(_ c: UInt8) -> UInt8 {
+        if c &- 48 < 10 { return c &- 48 }
+        if c &- 97 < 6 { return c &- 87 }
+        return 0xFF
+    }
+
     /// Bytes of a hex string; nil when it is not hex of even length.
     public static func decode(_ s: String) -> [UInt8]? {
         let u = Array(s.utf8)

@@ -12,7 +12,15 @@ public struct ChunkRef: Codable, Equatable, Sendable {
     /// Every other chunk needed to read this one when `base` is itself a delta, or when the
     /// chunk is a delta against several chunks (codec 3): `base`'s base first, and so on down to
     /// the full chunks at the roots. Nil when `base` alone is enough.
-    public var chain: [String]?
+    ///
+    /// Held packed (`ChunkIds`, 32 bytes an id instead of a 64-character string): a manifest
+    /// names every chunk's whole chain, so these lists are most of a large point's memory.
+    public var chain: [String]? {
+        get { packedChain?.strings }
+        set { packedChain = newValue.map(ChunkIds.init) }
+    }
+    /// `chain` as held.
+    public private(set) var packedChain: ChunkIds?
     /// Delta steps from this chunk to the farthest full chunk below it, when that is not simply
     /// 1 + `chain.count` (a delta against several chunks). Nil otherwise.
     public var levels: Int?
@@ -42,9 +50,71 @@ public struct ChunkRef: Codable, Equatable, Sendable {
     public var bases: [String] { base.map { [$0] + (chain ?? []) } ?? [] }
     /// How many delta steps separate this chunk from the farthest full chunk below it (0: it
     /// is full).
-    public var depth: Int { levels ?? bases.count }
+    public var depth: Int { levels ?? (base == nil ? 0 : 1 + (packedChain?.count ?? 0)) }
     /// The chunk ids this chunk needs to be read: itself and every chunk of its chain.
     public var objectIds: [String] { [id] + bases }
+
+    // The JSON is what the synthesized coding would write: the same keys, nil fields left out.
+    enum CodingKeys: String, CodingKey { case id, size, base, chain, levels, head, sketch, cut }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        size = try c.decode(Int.self, forKey: .size)
+        base = try c.decodeIfPresent(String.self, forKey: .base)
+        packedChain = try c.decodeIfPresent([String].self, forKey: .chain).map(ChunkIds.init)
+        levels = try c.decodeIfPresent(Int.self, forKey: .levels)
+        head = try c.decodeIfPresent(String.self, forKey: .head)
+        sketch = try c.decodeIfPresent(String.self, forKey: .sketch)
+        cut = try c.decodeIfPresent(String.self, forKey: .cut)
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(size, forKey: .size)
+        try c.encodeIfPresent(base, forKey: .base)
+        try c.encodeIfPresent(chain, forKey: .chain)
+        try c.encodeIfPresent(levels, forKey: .levels)
+        try c.encodeIfPresent(head, forKey: .head)
+        try c.encodeIfPresent(sketch, forKey: .sketch)
+        try c.encodeIfPresent(cut, forKey: .cut)
+    }
+}
+
+/// A list of chunk ids in 32 bytes each (a 64-character Swift string takes 112 on the heap).
+/// An id that is not 64 lowercase hex digits (only a damaged or foreign manifest has one) makes
+/// the list keep its strings as they are, so every list reads back exactly as it was given.
+public struct ChunkIds: Equatable, Sendable {
+    private enum Storage: Equatable, Sendable {
+        case packed([UInt8])
+        case plain([String])
+    }
+    private let storage: Storage
+
+    public init(_ ids: [String]) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(ids.count * 32)
+        for id in ids {
+            guard Hex.appendSHA256(id, to: &bytes) else { storage = .plain(ids); return }
+        }
+        storage = .packed(bytes)
+    }
+
+    public var count: Int {
+        switch storage {
+        case .packed(let b): return b.count / 32
+        case .plain(let s): return s.count
+        }
+    }
+
+    public var strings: [String] {
+        switch storage {
+        case .plain(let s): return s
+        case .packed(let b):
+            return b.withUnsafeBufferPointer { p in
+                stride(from: 0, to: p.count, by: 32).map { Hex.encode(UnsafeBufferPointer(rebasing: p[$0..<$0 + 32])) }
+            }
+        }
+    }
 }
 
 public enum FileKind: String, Codable, Sendable {

@@ -80,8 +80,16 @@ public struct RestoreEngine: Sendable {
                 total += file.size
                 progress.report(.file(name: file.path, bytes: file.size))
             }
-            let manifestData = try vault.manifestData(manifest.id)
-            sums.append((try put(sink, "manifest.json", manifestData), "manifest.json"))
+            // The manifest as the backup wrote it, streamed: a 1 TiB point's is ~1 GB of JSON.
+            let key = Vault.pointKey(manifest.id)
+            try sink.beginFile(name: "manifest.json", size: try ManifestCodec.jsonSize(vault.storage, key: key))
+            let hasher = Locked(SHA256())
+            try ManifestCodec.readJSON(vault.storage, key: key) { piece in
+                hasher.withLock { $0.update(bufferPointer: UnsafeRawBufferPointer(piece)) }
+                try sink.write(UnsafeRawBufferPointer(piece))
+            }
+            try sink.finishFile()
+            sums.append((Hex.encode(hasher.get().finalize()), "manifest.json"))
             let sumsText = sums.map { "\($0.0)  \($0.1)\n" }.joined()
             try put(sink, "SHA256SUMS", Data(sumsText.utf8))
             try put(sink, "RESTORE.md", Data(RestoreGuide.markdown(manifest, files: files).utf8))

@@ -10,8 +10,19 @@ public final class ChunkStore: @unchecked Sendable {
     public let maxDepth: Int
     private let lock = NSLock()
     /// Chunks known to be in the vault: every chunk each needs (`ChunkRef.bases`; empty: a full
-    /// chunk) and its depth.
-    private var known: [String: (bases: [String], depth: Int)] = [:]
+    /// chunk) and its depth. Held as the manifest's chunk entries hold them (the chain packed,
+    /// shared with the entry), not as strings: a 1 TiB point's chains are a few hundred MB so.
+    private var known: [String: Known] = [:]
+    private struct Known {
+        var base: String?
+        var chain: ChunkIds?
+        var depth: Int
+        var bases: [String] { base.map { [$0] + (chain?.strings ?? []) } ?? [] }
+        init(base: String?, chain: ChunkIds?, depth: Int) { self.base = base; self.chain = chain; self.depth = depth }
+        init(bases: [String], depth: Int) {
+            self.init(base: bases.first, chain: bases.count > 1 ? ChunkIds(Array(bases.dropFirst())) : nil, depth: depth)
+        }
+    }
     /// Chunks whose lock this backup already extended to the point's retain-until.
     private var extended: Set<String> = []
     /// How known chunks are recognised by the next backup (`ChunkRef.head`, `sketch`, `cut`):
@@ -60,7 +71,7 @@ public final class ChunkStore: @unchecked Sendable {
     public func learn(_ refs: [ChunkRef]) {
         lock.lock(); defer { lock.unlock() }
         for r in refs where known[r.id] == nil {
-            known[r.id] = (r.bases, r.depth)
+            known[r.id] = Known(base: r.base, chain: r.packedChain, depth: r.depth)
             if r.sketch != nil { marks[r.id] = Marks(head: r.head, sketch: r.sketch, cut: r.cut) }
         }
     }
@@ -78,8 +89,9 @@ public final class ChunkStore: @unchecked Sendable {
         let seen = known[id]
         lock.unlock()
         if let seen {
-            try extend([id] + seen.bases)   // reused by this point: keep it (and its chain) as long
-            return Result(storedBytes: 0, isNew: false, bases: seen.bases, depth: seen.depth)
+            let bases = seen.bases
+            try extend([id] + bases)   // reused by this point: keep it (and its chain) as long
+            return Result(storedBytes: 0, isNew: false, bases: bases, depth: seen.depth)
         }
         let key = ChunkCodec.key(for: id)
         if let local = storage as? LocalStorage, let size = try local.size(key), size < Int64(ChunkCodec.headerSize) {
@@ -191,7 +203,7 @@ public final class ChunkStore: @unchecked Sendable {
 
     private func remember(_ id: String, bases: [String], depth: Int, extended isExtended: Bool) {
         lock.lock()
-        known[id] = (bases, depth)
+        known[id] = Known(bases: bases, depth: depth)
         if isExtended { extended.insert(id) }
         lock.unlock()
     }
@@ -208,10 +220,19 @@ public final class ChunkStore: @unchecked Sendable {
 /// expected offset is the new chunk's offset shifted by the drift between the two dumps, learnt
 /// at the last match (rows inserted or deleted earlier in the dump move everything after them).
 public final class DeltaSource {
-    private var byHead: [String: [Int]] = [:]
-    private var bySketch: [UInt64: [Int]] = [:]
+    /// Old chunks by a hash of their `head` and by each of their sketch values: one sorted
+    /// array each (16 bytes an entry), not dictionaries of arrays (~100 bytes an entry), since
+    /// a 1 TiB dump has ~650,000 chunks and so ~5 million sketch values.
+    private var byHead: [Entry] = []
+    private var bySketch: [Entry] = []
+    private struct Entry: Comparable {
+        var key: UInt64
+        var index: Int32
+        static func < (a: Entry, b: Entry) -> Bool { (a.key, a.index) < (b.key, b.index) }
+    }
     private var offsets: [Int64] = []
-    private var refs: [ChunkRef] = []
+    /// The previous point's chunk list (shared with its manifest, not copied).
+    private let refs: [ChunkRef]
     /// Old offset minus new offset at the last match.
     private var drift: Int64 = 0
     /// The previous point's cut hashes (`Chunker.cut`'s `align`).
@@ -219,16 +240,39 @@ public final class DeltaSource {
     let bases: BaseCache
 
     public init(previous: FileEntry, storage: any Storage) {
+        refs = previous.chunks
         var offset: Int64 = 0
-        for (i, r) in previous.chunks.enumerated() {
-            if let h = r.head { byHead[h, default: []].append(i) }
-            for v in Self.sketchValues(r.sketch) { bySketch[v, default: []].append(i) }
+        offsets.reserveCapacity(refs.count)
+        for (i, r) in refs.enumerated() {
+            let index = Int32(truncatingIfNeeded: i)
+            if let h = r.head { byHead.append(Entry(key: Self.headKey(h), index: index)) }
+            for v in Self.sketchValues(r.sketch) { bySketch.append(Entry(key: v, index: index)) }
             if let c = r.cut, let v = UInt64(c, radix: 16) { cuts.insert(v) }
             offsets.append(offset)
-            refs.append(r)
             offset += Int64(r.size)
         }
+        byHead.sort()
+        bySketch.sort()
         bases = BaseCache(storage: storage)
+    }
+
+    /// The indexes of the old chunks filed under `key` in `entries`, in chunk order.
+    private static func indexes(of key: UInt64, in entries: [Entry]) -> [Int] {
+        var lo = 0, hi = entries.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if entries[mid].key < key { lo = mid + 1 } else { hi = mid }
+        }
+        var out: [Int] = []
+        while lo < entries.count && entries[lo].key == key { out.append(Int(entries[lo].index)); lo += 1 }
+        return out
+    }
+
+    /// A 64-bit key for a head (FNV-1a of its text); equal keys are confirmed against the head.
+    private static func headKey(_ head: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for c in head.utf8 { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+        return h
     }
 
     static let sketchSize = 8
@@ -312,10 +356,30 @@ public final class DeltaSource {
         return sketchText(smallest)
     }
 
+    /// The values of a sketch as `sketch` writes it (a value that is not 16 hex digits is skipped).
     static func sketchValues(_ sketch: String?) -> [UInt64] {
-        guard let sketch else { return [] }
-        let u = Array(sketch.utf8)
-        return stride(from: 0, to: u.count - 15, by: 16).compactMap { UInt64(String(decoding: u[$0..<($0 + 16)], as: UTF8.self), radix: 16) }
+        guard var sketch else { return [] }
+        return sketch.withUTF8 { u -> [UInt64] in
+            var out: [UInt64] = []
+            out.reserveCapacity(u.count / 16)
+            var at = 0
+            while at + 16 <= u.count {
+                var v: UInt64 = 0, bad = false
+                for c in u[at..<(at + 16)] {
+                    let d: UInt8
+                    switch c {
+                    case 48...57: d = c - 48
+                    case 97...102: d = c - 87
+                    case 65...70: d = c - 55
+                    default: d = 0; bad = true
+                    }
+                    v = v << 4 | UInt64(d)
+                }
+                if !bad { out.append(v) }
+                at += 16
+            }
+            return out
+        }
     }
 
     /// The 16 bytes a chunk is recognised by: the first 16-byte window, within its first 4 KiB,
@@ -347,13 +411,15 @@ public final class DeltaSource {
         let expected = offset + drift
         func nearest(_ a: Int, _ b: Int) -> Bool { abs(offsets[a] - expected) < abs(offsets[b] - expected) }
         var votes: [Int: Int] = [:]
-        for v in Self.sketchValues(sketch) { for i in bySketch[v] ?? [] { votes[i, default: 0] += 1 } }
+        for v in Self.sketchValues(sketch) { for i in Self.indexes(of: v, in: bySketch) { votes[i, default: 0] += 1 } }
         var matched: Int?
         if let top = votes.values.max() {
             let best = votes.filter { $0.value == top }.map(\.key)
             if best.count == 1 || top > 1 { matched = best.min(by: nearest) }
         }
-        if matched == nil, let same = byHead[head] { matched = same.min(by: nearest) }
+        if matched == nil {
+            matched = Self.indexes(of: Self.headKey(head), in: byHead).filter { refs[$0].head == head }.min(by: nearest)
+        }
         let c: Int
         if let matched {
             c = matched

@@ -37,9 +37,14 @@ public enum VaultCopy {
         let source = VaultControl(vault: src)
         var selected: [PointView]
         if refs.isEmpty {
-            selected = try source.pointViews().filter { !$0.state.isSoftDeleted }
+            selected = try source.pointViews(summaries: true).filter { !$0.state.isSoftDeleted }
         } else {
-            selected = try refs.map { try source.view($0) }
+            // Without their chunk lists: each point's manifest is read whole when it is copied.
+            selected = try refs.map { ref in
+                var v = try source.view(ref)
+                v.manifest = Vault.summary(of: v.manifest)
+                return v
+            }
         }
         selected.sort { $0.id < $1.id }
 
@@ -62,7 +67,7 @@ public enum VaultCopy {
                     if let u = merged.retainUntil, u != tv.state.retainUntil { try ObjectLock.extendKey(dst.storage, key: key, until: u) }
                     let series = Series(storage: dst.storage, prefix: VaultControl.statePrefix(v.id))
                     try series.append(try VaultJSON.encode(merged), seq: tv.stateSeq + 1)
-                    if merged.isHeld && !tv.state.isHeld { try ObjectLock.legalHold(control: target, point: v.manifest, on: true) }
+                    if merged.isHeld && !tv.state.isHeld { try ObjectLock.legalHold(control: target, point: tv.manifest, on: true) }
                     try AuditLog(storage: dst.storage).append(operation: "point.copy", target: v.id,
                         details: ["from": src.config.id, "state": "completed an earlier, interrupted copy"], actor: actor)
                 }
@@ -70,11 +75,12 @@ public enum VaultCopy {
                 continue
             }
             progress?("copying point \(v.id)")
+            let manifest = try src.loadPoint(key: key)
             let until = v.state.retainUntil
             let chunkStorage = ObjectLock.forChunks(dst.storage, until: until)
             var sizes: [String: Int] = [:]
             var order: [String] = []
-            for f in v.manifest.files {
+            for f in manifest.files {
                 for c in f.chunks {
                     // The chain first, root first: a delta chunk is only readable with its bases.
                     for b in c.bases.reversed() where sizes[b] == nil { sizes[b] = -1; order.append(b) }
@@ -110,16 +116,20 @@ public enum VaultCopy {
             // As for a backup: never commit on a lease that lapsed (a sweep may have run).
             try lease.check()
             // The manifest, unchanged (it still names the vault and job that made it), stored
-            // as the target's format stores manifests.
-            try dst.storage.put(key, dst.storedManifest(try src.manifestData(v.id)), mode: .createOnly)
-            dst.writeSummary(v.manifest)
+            // as the target's format stores manifests: the stored object itself when both
+            // compress them (no need to hold its JSON), else converted.
+            let stored = try src.storage.get(key)
+            let compressed = ManifestCodec.isCompressed(stored)
+            try dst.storage.put(key, compressed == (dst.config.format >= 3) ? stored : dst.storedManifest(try ManifestCodec.json(stored, what: key)),
+                                mode: .createOnly)
+            dst.writeSummary(manifest)
             if let until, until != v.manifest.retainUntil { try ObjectLock.extendKey(dst.storage, key: key, until: until) }
             // The state, when it differs from what the manifest implies.
             if v.state != PointState(pointId: v.id, retainUntil: v.manifest.retainUntil) {
                 let series = Series(storage: dst.storage, prefix: VaultControl.statePrefix(v.id))
                 try series.append(try VaultJSON.encode(v.state), seq: (try series.entries().last?.seq ?? 0) + 1)
             }
-            if v.state.isHeld { try ObjectLock.legalHold(control: target, point: v.manifest, on: true) }
+            if v.state.isHeld { try ObjectLock.legalHold(control: target, point: manifest, on: true) }
             var details = ["from": src.config.id, "source": src.storage.location]
             if let until { details["retainUntil"] = Timestamp.rfc3339(until) }
             if let h = v.state.hold { details["hold"] = h.reason }

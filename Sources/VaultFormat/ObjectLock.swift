@@ -66,8 +66,8 @@ public enum ObjectLock {
         var keys = chunkKeys(point)
         if !on {
             var keep = Set<String>()
-            for v in try control.pointViews() where v.id != point.id && v.state.isHeld {
-                keep.formUnion(chunkKeys(v.manifest))
+            for v in try control.pointViews(summaries: true) where v.id != point.id && v.state.isHeld {
+                keep.formUnion(chunkKeys(try control.vault.loadPoint(key: Vault.pointKey(v.id))))   // one at a time
             }
             keys.removeAll { keep.contains($0) }
         }
@@ -241,6 +241,7 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
         try base.putLocked(key, data, mode: mode, retention: retention, legalHold: hold)
     }
     public func get(_ key: String) throws -> Data { try base.get(key) }
+    public func read(_ key: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws { try base.read(key, body) }
     public func exists(_ key: String) throws -> Bool { try base.exists(key) }
     public func list(prefix: String) throws -> [ObjectInfo] { try base.list(prefix: prefix) }
     public func delete(_ key: String) throws { try base.delete(key) }

@@ -47,7 +47,7 @@ extension VaultControl {
     public func purge(dryRun: Bool, grace: TimeInterval = 3600) throws -> PurgeReport {
         var report = PurgeReport(dryRun: dryRun)
         let s = try settings()
-        let views = try pointViews()
+        let views = try pointViews(summaries: true)   // the decision is taken again on each point's own records below
         var purging = Set<String>()
         for v in views where v.state.isSoftDeleted || v.state.removingAt != nil {
             switch Protection.decide(.purge, settings: s, point: v.state, now: now) {
@@ -113,10 +113,13 @@ extension VaultControl {
         if report.sweepDeferred == nil {
             // Mark: every chunk a remaining manifest uses (active, soft-deleted, held alike),
             // read only now, under the gc lease, so a backup that finished a moment ago counts.
+            // One manifest at a time: each may be hundreds of MB in memory for a 1 TiB database.
             var marked = Set<String>()
-            let remaining = dryRun ? views.map(\.manifest).filter { !purging.contains($0.id) } : try vault.points()
-            // A delta chunk's base is marked with it: it is needed to read the chunk.
-            for m in remaining { for f in m.files { for c in f.chunks { marked.formUnion(c.objectIds) } } }
+            try vault.forEachPoint { m in
+                guard !(dryRun && purging.contains(m.id)) else { return }   // a dry run removed nothing
+                // A delta chunk's base is marked with it: it is needed to read the chunk.
+                for f in m.files { for c in f.chunks { marked.formUnion(c.objectIds) } }
+            }
             let cutoff = now.addingTimeInterval(-grace)
             var doomed: [ObjectInfo] = []
             for o in try storage.list(prefix: "chunks/") {

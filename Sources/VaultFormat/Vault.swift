@@ -99,14 +99,15 @@ public struct Vault: Sendable {
 
     /// Writes a recovery point's manifest: the last step of a backup. Chunks first (the caller
     /// wrote them), then a durability barrier, then the manifest (create-only), then a barrier.
+    /// Returns the SHA-256 of the manifest's JSON.
     @discardableResult
-    public func commit(_ manifest: Manifest) throws -> Data {
-        let data = try VaultJSON.encode(manifest)
+    public func commit(_ manifest: Manifest) throws -> String {
+        let (stored, sha256) = try ManifestCodec.encode(manifest, format: config.format)
         try storage.sync()
-        try storage.put(Vault.pointKey(manifest.id), storedManifest(data), mode: .createOnly)
+        try storage.put(Vault.pointKey(manifest.id), stored, mode: .createOnly)
         try storage.sync()
         writeSummary(manifest)
-        return data
+        return sha256
     }
 
     /// What this vault stores for manifest JSON `json` (compressed from format 3 on).
@@ -162,8 +163,16 @@ public struct Vault: Sendable {
         return out.sorted { ($0.startedAt, $0.id) > ($1.startedAt, $1.id) }
     }
 
+    /// Every recovery point with its chunk lists, one at a time, in key order: for work that
+    /// needs every chunk list (garbage collection) without holding all of them at once.
+    public func forEachPoint(_ body: (Manifest) throws -> Void) throws {
+        for key in try storage.keys(prefix: "points/") where key.hasSuffix(".json") {
+            try body(try loadPoint(key: key))
+        }
+    }
+
     public func loadPoint(key: String) throws -> Manifest {
-        try VaultJSON.decode(Manifest.self, from: manifestJSON(key: key), what: key)
+        try ManifestCodec.decode(storage, key: key).manifest
     }
 
     /// The manifest's JSON, as the backup wrote it (restore writes it out as manifest.json,

@@ -163,16 +163,12 @@ public struct PointVerifier {
     /// decode, or whose `id` is not the one its key names, is reported as damage.
     public func verify(id: String, state: String, progress: (VerifyEvent) -> Void = { _ in }) -> PointCheck {
         let key = Vault.pointKey(id)
-        let data: Data
-        do { data = try vault.manifestJSON(key: key) }
+        let manifest: Manifest, hash: String
+        do { (manifest, hash) = try ManifestCodec.decodeHashed(vault.storage, key: key) }
         catch {
-            return PointCheck(id: id, state: state, failures: [.init(file: nil, error: Self.vaultError(error, key: key))])
-        }
-        let hash = data.withUnsafeBytes { ChunkCodec.sha256Hex($0) }
-        let manifest: Manifest
-        do { manifest = try VaultJSON.decode(Manifest.self, from: data, what: key) }
-        catch {
-            return PointCheck(id: id, state: state, manifestSha256: hash,
+            // The hash of the JSON, when it decompresses, to name the damaged manifest in the report.
+            let json = try? vault.manifestJSON(key: key)
+            return PointCheck(id: id, state: state, manifestSha256: json.map { d in d.withUnsafeBytes { ChunkCodec.sha256Hex($0) } },
                               failures: [.init(file: nil, error: Self.vaultError(error, key: key))])
         }
         guard manifest.id == id else {

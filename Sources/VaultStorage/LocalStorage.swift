@@ -98,7 +98,8 @@ public final class LocalStorage: Storage, @unchecked Sendable {
         ok = true
     }
 
-    public func get(_ key: String) throws -> Data {
+    /// Opens the object's file for reading.
+    private func openObject(_ key: String) throws -> (fd: Int32, path: String) {
         try StorageKey.validate(key)
         let p = path(key)
         let fd = open(p, O_RDONLY | O_CLOEXEC)
@@ -109,6 +110,27 @@ public final class LocalStorage: Storage, @unchecked Sendable {
             }
             throw VaultError.posix("open", path: p, errno: e)
         }
+        return (fd, p)
+    }
+
+    public func read(_ key: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let (fd, p) = try openObject(key)
+        defer { close(fd) }
+        let piece = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { piece.deallocate() }
+        while true {
+            let n = Glibc.read(fd, piece.baseAddress, piece.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw VaultError.posix("read", path: p, errno: errno)
+            }
+            if n == 0 { return }
+            try body(UnsafeRawBufferPointer(rebasing: piece[0..<n]))
+        }
+    }
+
+    public func get(_ key: String) throws -> Data {
+        let (fd, p) = try openObject(key)
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw VaultError.posix("stat", path: p, errno: errno) }
@@ -117,7 +139,7 @@ public final class LocalStorage: Storage, @unchecked Sendable {
         try data.withUnsafeMutableBytes { raw in
             var off = 0
             while off < size {
-                let n = read(fd, raw.baseAddress!.advanced(by: off), size - off)
+                let n = Glibc.read(fd, raw.baseAddress!.advanced(by: off), size - off)
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw VaultError.posix("read", path: p, errno: errno)

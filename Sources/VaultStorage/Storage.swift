@@ -33,6 +33,10 @@ public protocol Storage: Sendable {
     func put(_ key: String, _ data: Data, mode: PutMode) throws
     /// The whole object; `.objectMissing` when absent.
     func get(_ key: String) throws -> Data
+    /// The object in pieces, in order, for objects too large to hold whole (the manifest of a
+    /// 1 TiB point is hundreds of MB); `.objectMissing` when absent. The default hands `get`'s
+    /// bytes over as one piece; the filesystem reads 1 MiB at a time.
+    func read(_ key: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
     func exists(_ key: String) throws -> Bool
     /// Every object whose key starts with `prefix`, sorted by key.
     func list(prefix: String) throws -> [ObjectInfo]
@@ -48,6 +52,9 @@ public protocol Storage: Sendable {
 
 extension Storage {
     public func keys(prefix: String) throws -> [String] { try list(prefix: prefix).map(\.key) }
+    public func read(_ key: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try get(key).withUnsafeBytes { try body($0) }
+    }
 }
 
 public enum StorageKey {

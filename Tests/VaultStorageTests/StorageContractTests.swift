@@ -58,6 +58,24 @@ struct StorageContractTests {
     func missingObjectIsObjectMissing(driver: Driver) throws {
         let s = try driver.make()
         #expect { _ = try s.get("points/nope.json") } throws: { ($0 as? VaultError)?.code == .objectMissing }
+        #expect { try s.read("points/nope.json") { _ in } } throws: { ($0 as? VaultError)?.code == .objectMissing }
+    }
+
+    /// `read` (large manifests) hands over the whole object in order, in pieces of any size.
+    @Test(arguments: Driver.allCases)
+    func readHandsOverTheWholeObjectInOrder(driver: Driver) throws {
+        let s = try driver.make()
+        let payload = Data((0..<(2_621_440 + 17)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ $0 >> 11) })   // 2.5 MiB and a bit
+        try s.put("points/big.json", payload, mode: .createOnly)
+        var back = Data()
+        var pieces = 0
+        try s.read("points/big.json") { back.append(contentsOf: $0); pieces += 1 }
+        #expect(back.count == payload.count && back == payload)
+        #expect(pieces >= 1)
+        try s.put("empty", Data(), mode: .createOnly)
+        var emptyBack = Data()
+        try s.read("empty") { emptyBack.append(contentsOf: $0) }
+        #expect(emptyBack.isEmpty)
     }
 
     @Test(arguments: Driver.allCases)

@@ -1,0 +1,173 @@
+import Foundation
+import Testing
+import VaultCore
+@testable import VaultFormat
+import VaultStorage
+import VaultTestSupport
+
+/// The manifest's streaming writer and reader (`ManifestCodec.encode` / `decode`): a point of
+/// a 1 TiB database names ~650,000 chunks with their chains (~950 MB of JSON), so neither side
+/// may hold the JSON whole. These tests pin what they must keep: the same manifest back, JSON
+/// any reader reads, and damage reported as damage.
+@Suite("Manifest streaming")
+struct ManifestStreamingTests {
+    static func hex(_ n: Int, _ salt: Int) -> String {
+        var out = ""
+        var x = UInt64(truncatingIfNeeded: n &* 2_654_435_761 &+ salt &* 40_503)
+        while out.count < 64 {
+            x = x &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            out += String(format: "%016llx", x)
+        }
+        return String(out.prefix(64))
+    }
+
+    /// Chunks of every shape a backup writes: full, one base, a chain, a multi-base delta with
+    /// `levels`, with and without head, sketch and cut.
+    static func refs(_ count: Int, salt: Int) -> [ChunkRef] {
+        (0..<count).map { i in
+            let depth = i % 5
+            let bases = (0..<depth).map { hex(i * 31 + $0, salt + 1) }
+            var r = ChunkRef(id: hex(i, salt), size: 1_000 + i * 7, bases: bases, depth: depth + (i % 7 == 3 ? 2 : 0),
+                             head: i % 3 == 0 ? nil : String(hex(i, salt + 2).prefix(32)),
+                             sketch: i % 4 == 0 ? nil : hex(i, salt + 3) + hex(i, salt + 4),
+                             cut: i % 2 == 0 ? nil : "2ec0767eb0e")
+            if i == 5 { r.chain = [] }   // an empty chain as written by hand: read back as given
+            // The writer writes chunk entries itself: any string must come back, escaped or not.
+            if i == 7 { r.head = "odd \"quoted\" \\ \n\r\t\u{1}\u{1f} ünï 🐘 /"; r.chain = ["X\"", "\u{0}"] }
+            return r
+        }
+    }
+
+    /// Names that a JSON scanner must not trip over: quotes, backslashes, brackets, the very
+    /// text `"chunks" : [`, newlines, unicode.
+    static let names = ["plain", "with \"quotes\" and \\back\\slashes", #"x" : ["chunks" : [{"#, "line\nbreak\ttab",
+                        "ünïcödé 数据库 🐘", "}]},{\"chunks\":[", ""]
+
+    static func manifest(files: Int, chunks: Int) -> Manifest {
+        var entries: [FileEntry] = []
+        for k in 0..<files {
+            let name = names[k % names.count]
+            entries.append(FileEntry(path: "\(k)-\(name).dump", kind: k == 0 ? .roles : .dump, database: k == 0 ? nil : name,
+                                     size: 123, sha256: hex(k, 99), chunks: k == 1 ? [] : refs(chunks + k, salt: k)))
+        }
+        var m = Manifest(id: "20260101T000000Z-abcd0123", vaultId: "vault-0000000000000001", jobId: "job \"1\"",
+                         server: ServerInfo(name: "srv \"chunks\" : [", host: "h", port: "5432", version: "15.4", versionNum: 150004),
+                         pgDumpVersion: "15.4", pgVaultVersion: "test", startedAt: Date(timeIntervalSince1970: 1_700_000_000),
+                         finishedAt: Date(timeIntervalSince1970: 1_700_000_100), status: .partial, limits: Limits(),
+                         databases: names.map { DatabaseRecord(name: $0, outcome: .ok) }, files: entries,
+                         stats: PointStats(logicalBytes: 1, storedBytes: 2, chunks: 3, newChunks: 4))
+        m.tags = ["weekly", "chunks"]
+        return m
+    }
+
+    static func sha256(_ d: Data) -> String { d.withUnsafeBytes { ChunkCodec.sha256Hex($0) } }
+
+    @Test(arguments: [2, 4])
+    func aManifestComesBackEqualFromTheStreamingWriterAndReader(format: Int) throws {
+        let m = Self.manifest(files: 9, chunks: ManifestScanner.batchSize + 17)   // lists span two batches
+        let (stored, sha256) = try ManifestCodec.encode(m, format: format)
+        #expect(ManifestCodec.isCompressed(stored) == (format >= 3))
+        let json = try ManifestCodec.json(stored, what: "m")
+        #expect(Self.sha256(json) == sha256, "the hash is the JSON's")
+        // Read back from the filesystem (1 MiB at a time: the stored object spans several) and
+        // from memory (one piece).
+        let dir = try TestEnvironment.temporaryDirectory("manifest")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let local = LocalStorage(root: dir.path)
+        try local.createRoot()
+        let memory = MemoryStorage()
+        for storage in [local, memory] as [any Storage] {
+            try storage.put(Vault.pointKey(m.id), stored, mode: .createOnly)
+            let (back, backSha) = try ManifestCodec.decodeHashed(storage, key: Vault.pointKey(m.id))
+            #expect(back == m)
+            #expect(backSha == sha256)
+        }
+        #expect(stored.count > 1 << 20, "\(stored.count) bytes: the filesystem hands them over in pieces")
+        // And fed in pieces of a few bytes: every state of the decompressing reader meets a boundary.
+        for step in [1, 5, 4093] {
+            var pieces: [UInt8] = []
+            let stream = StoredManifestStream(what: "m") { pieces.append(contentsOf: $0) }
+            try stored.withUnsafeBytes { raw in
+                for start in stride(from: 0, to: raw.count, by: step) {
+                    try stream.feed(UnsafeRawBufferPointer(rebasing: raw[start..<min(raw.count, start + step)]))
+                }
+            }
+            try stream.finish()
+            #expect(Data(pieces) == json, "pieces of \(step)")
+        }
+        #expect(try VaultJSON.decode(Manifest.self, from: json, what: "m") == m, "plain JSONDecoder reads the writer's JSON")
+        #expect((try JSONSerialization.jsonObject(with: json)) is [String: Any], "and so does any JSON parser")
+        let text = String(decoding: json, as: UTF8.self)
+        #expect(text.contains("\"chunks\" : [\n        {\"id\":") && text.contains("},\n        {\"base\":"),
+                "one chunk entry a line, indented under its list")
+    }
+
+    @Test func theReaderReadsManifestsAsJSONEncoderWroteThemInAnyPieces() throws {
+        let m = Self.manifest(files: 7, chunks: 40)
+        for pretty in [true, false] {
+            let json = try VaultJSON.encode(m, pretty: pretty)
+            #expect(try ManifestCodec.decode(json, what: "m").manifest == m)
+            #expect(try ManifestCodec.decode(ManifestCodec.stored(json, format: 4), what: "m").manifest == m)
+            #expect(try ManifestCodec.decode(ManifestCodec.stored(json, format: 4), what: "m", sha256: true).sha256 == Self.sha256(json))
+            // Fed in pieces of 1 to 13 bytes: every state of the scanner meets a piece boundary.
+            for step in [1, 2, 3, 13] {
+                var scanner = ManifestScanner(what: "m")
+                try json.withUnsafeBytes { raw in
+                    let b = raw.bindMemory(to: UInt8.self)
+                    for start in stride(from: 0, to: b.count, by: step) {
+                        try scanner.feed(UnsafeBufferPointer(rebasing: b[start..<min(b.count, start + step)]))
+                    }
+                }
+                let back = try scanner.finish()
+                #expect(back == m, "pretty \(pretty), pieces of \(step)")
+            }
+        }
+    }
+
+    @Test func damagedManifestJSONIsReportedAsCorruptNamingTheObject() throws {
+        let good = String(decoding: try VaultJSON.encode(Self.manifest(files: 3, chunks: 2), pretty: false), as: UTF8.self)
+        let id = Self.hex(0, 2)
+        let damaged = [
+            good.replacingOccurrences(of: "\"chunks\":[{", with: "\"chunks\":[7,{"),          // an entry that is not an object
+            good.replacingOccurrences(of: "\"id\":\"\(id)\"", with: "\"id\":17"),             // a field of the wrong type
+            String(good.dropLast(40)),                                                       // cut short
+            good + "]",                                                                      // a stray bracket
+            good.replacingOccurrences(of: "\"chunks\":[{", with: "\"chunks\":[}{"),          // a brace closing nothing
+        ]
+        #expect(damaged.allSatisfy { $0 != good })
+        for (k, text) in damaged.enumerated() {
+            for stored in [Data(text.utf8), ManifestCodec.stored(Data(text.utf8), format: 4)] {
+                #expect("damage \(k)") { _ = try ManifestCodec.decode(stored, what: "points/p.json") } throws: { e in
+                    let v = e as? VaultError
+                    return v?.code == .corrupt && v?.location == "points/p.json" && v?.message.contains("points/p.json") == true
+                }
+            }
+        }
+    }
+
+    @Test func aDamagedZstdFrameIsCorruptNotACrash() throws {
+        let (stored, _) = try ManifestCodec.encode(Self.manifest(files: 3, chunks: 500), format: 4)
+        var flipped = stored
+        flipped[flipped.count - 2] ^= 0x40    // the content checksum or the last block
+        for bad in [flipped, stored.prefix(stored.count / 2), stored + Data([1, 2, 3])] {
+            #expect { _ = try ManifestCodec.decode(bad, what: "points/p.json") } throws: { e in
+                (e as? VaultError)?.code == .corrupt && (e as? VaultError)?.location == "points/p.json"
+            }
+        }
+    }
+
+    @Test func chainsAreHeldPackedAndReadBackAsGiven() throws {
+        let ids = (0..<11).map { Self.hex($0, 7) }
+        let packed = ChunkIds(ids)
+        #expect(packed.count == 11 && packed.strings == ids)
+        // Anything that is not 64 lowercase hex digits is kept as it came.
+        for odd in [ids[0].uppercased(), String(ids[0].dropLast()), ids[0] + "0", "not hex", ""] {
+            let list = ChunkIds([ids[1], odd, ids[2]])
+            #expect(list.strings == [ids[1], odd, ids[2]] && list.count == 3)
+        }
+        var r = ChunkRef(id: ids[0], size: 9, bases: Array(ids[1...]), depth: 10, head: nil, sketch: nil, cut: nil)
+        #expect(r.bases == Array(ids[1...]) && r.depth == 10 && r.chain == Array(ids[2...]))
+        r.chain = nil
+        #expect(r.bases == [ids[1]] && r.depth == 1)
+    }
+}
