@@ -37,12 +37,13 @@ public enum VaultCopy {
         let source = VaultControl(vault: src)
         var selected: [PointView]
         if refs.isEmpty {
+            // Which points, from the catalog; each is then read from its own manifest and state
+            // records when its turn comes (the catalog is never trusted for what is copied).
             selected = try source.pointViews(summaries: true).filter { !$0.state.isSoftDeleted }
         } else {
-            // Without their chunk lists: each point's manifest is read whole when it is copied.
             selected = try refs.map { ref in
                 var v = try source.view(ref)
-                v.manifest = Vault.summary(of: v.manifest)
+                v.manifest = Vault.summary(of: v.manifest)   // only one manifest's chunk lists in memory at a time
                 return v
             }
         }
@@ -54,7 +55,8 @@ public enum VaultCopy {
         defer { lease.release() }
 
         let target = VaultControl(vault: dst, actor: actor)
-        for v in selected {
+        for picked in selected {
+            let v = try source.view(picked.id)
             let key = Vault.pointKey(v.id)
             if try dst.storage.exists(key) {
                 // Already there (perhaps from a copy killed before it wrote the state): bring
@@ -75,7 +77,7 @@ public enum VaultCopy {
                 continue
             }
             progress?("copying point \(v.id)")
-            let manifest = try src.loadPoint(key: key)
+            let manifest = v.manifest
             let until = v.state.retainUntil
             let chunkStorage = ObjectLock.forChunks(dst.storage, until: until)
             var sizes: [String: Int] = [:]

@@ -405,6 +405,41 @@ struct CopyResumeTests {
         _ = try VaultCopy.copy(from: src, to: dst, points: [])
         #expect(try dstStorage.list(prefix: "state/").count == records)
     }
+
+    /// Copy learns which points exist from the catalog (derived data) but copies each from its
+    /// own manifest: a catalog entry that says otherwise changes nothing in the target.
+    @Test func aCopyTakesRetentionFromTheManifestNotFromTheCatalog() throws {
+        let srcStorage = MemoryStorage(name: "src")
+        let src = try Vault.create(storage: srcStorage)
+        let dst = try Vault.create(storage: MemoryStorage(name: "dst"))
+        let w = FileWriter(store: ChunkStore(storage: src.storage), chunker: Chunker(small), compressor: Compressor(level: 1))
+        try w.append(Data(dumpLike(40_000, seed: 33)))
+        let r = try w.finish()
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        var m = Manifest(id: "20270115T080000Z-0badcaff", vaultId: src.config.id, jobId: "j",
+                         server: ServerInfo(name: "s", host: nil, port: nil, version: "15.1", versionNum: 150001),
+                         pgDumpVersion: "15.1", pgVaultVersion: pgVaultVersion, startedAt: t0, finishedAt: t0,
+                         status: .ok, limits: Limits(), databases: [],
+                         files: [FileEntry(path: "d.dump", kind: .dump, database: "d", size: r.size, sha256: r.sha256, chunks: r.chunks)],
+                         stats: PointStats())
+        m.retainUntil = t0.addingTimeInterval(86400 * 30)
+        try src.commit(m)
+        // The catalog entry claims a ten-year retention the manifest does not have.
+        var lie = Vault.summary(of: m)
+        lie.retainUntil = t0.addingTimeInterval(86400 * 3650)
+        try srcStorage.put(Vault.catalogKey(m.id), try VaultJSON.encode(lie, pretty: false), mode: .replace)
+        #expect(try src.summaries().first?.retainUntil == lie.retainUntil, "the listing shows what the catalog says")
+
+        let report = try VaultCopy.copy(from: src, to: dst, points: [])
+        #expect(report.copied.map(\.point) == [m.id])
+        let v = try VaultControl(vault: dst).view(m.id)
+        #expect(v.manifest == m)
+        #expect(v.state.retainUntil == m.retainUntil)
+        #expect(try dst.summaries().first?.retainUntil == m.retainUntil, "the target's catalog is made from the manifest")
+        #expect(try dst.storage.list(prefix: "state/").isEmpty, "the state the manifest implies needs no record")
+        #expect(try dst.storage.get(Vault.pointKey(m.id)) == srcStorage.get(Vault.pointKey(m.id)),
+                "both vaults compress manifests: the stored object is copied as it is")
+    }
 }
 
 @Suite("Delta codec")

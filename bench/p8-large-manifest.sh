@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# P8 (reported; issue 7 sets no target): memory and time of the commands that read a whole
+# manifest when the point is as large as the limits allow. A 1 TiB database makes ~650,000
+# chunks (1.6 MB average), each named in the manifest with its delta chain (11 links deep after
+# twelve weekly points): ~950 MB of JSON. Nobody backs up 1 TiB in a benchmark, so:
+#   - one real backup of a small database (pgbench -s $P8_SCALE) gives the template point;
+#   - bench/synthetic-chunks.py writes a point of the same database, one day in the future
+#     (so it is the newest: the next backup takes its delta bases from it), whose dump lists
+#     P8_CHUNKS chunks with random ids, chains P8_DEPTH deep, sketches, heads and cuts;
+#   - then, REPS times: `pgvault backup` of the database (peak RSS, wall time; its delta
+#     bases come from the large point, whose chunk objects do not exist, so no base matches
+#     and nothing is read: what is measured is the manifest's cost) and `pgvault show` of
+#     the large point.
+#   bench/p8-large-manifest.sh
+#   P8_CHUNKS=50000 REPS=1 bench/p8-large-manifest.sh    # smoke run
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+P8_CHUNKS=${P8_CHUNKS:-650000}
+P8_DEPTH=${P8_DEPTH:-11}
+P8_SCALE=${P8_SCALE:-5}
+bench_init p8
+w=$BENCH_WORK
+VAULT="$w/vault"
+
+make_pgbench_db p8 "$P8_SCALE" 0
+pgv_init "$VAULT"
+pgv_backup "$VAULT" "$w/time.txt" p8 >/dev/null
+log "writing a point of $P8_CHUNKS chunks, chains $P8_DEPTH deep"
+big=$(python3 bench/synthetic-chunks.py "$VAULT" "$P8_CHUNKS" "$P8_DEPTH")
+"$BIN" vault reindex --vault "$VAULT" >/dev/null
+rec chunks "$P8_CHUNKS"
+rec depth "$P8_DEPTH"
+rec bytes.manifest_stored "$(stat -c %s "$VAULT/points/$big.json")"
+rec bytes.manifest_json "$("$BIN" show "$big" --vault "$VAULT" --json | wc -c)"
+
+t_b=(); m_b=(); t_s=(); m_s=()
+for ((r = 1; r <= REPS; r++)); do
+  log "repetition $r/$REPS: pgvault backup (previous point: $P8_CHUNKS chunks)"
+  t_b+=("$(pgv_backup "$VAULT" "$w/time.txt" p8)")
+  m_b+=("$(max_rss_kb "$w/time.txt")")
+  log "repetition $r/$REPS: pgvault show $big"
+  t0=$(now)
+  /usr/bin/time -v -o "$w/show-time.txt" "$BIN" show "$big" --vault "$VAULT" >/dev/null
+  t1=$(now)
+  t_s+=("$(elapsed "$t0" "$t1")")
+  m_s+=("$(max_rss_kb "$w/show-time.txt")")
+done
+[ "${BENCH_KEEP_DBS:-}" = 1 ] || drop_db p8
+rec seconds.backup "$(median "${t_b[@]}")"; recl seconds_all.backup "${t_b[@]}"
+rec kib.backup_peak_rss "$(median "${m_b[@]}")"; recl kib_all.backup_peak_rss "${m_b[@]}"
+rec seconds.show "$(median "${t_s[@]}")"; recl seconds_all.show "${t_s[@]}"
+rec kib.show_peak_rss "$(median "${m_s[@]}")"; recl kib_all.show_peak_rss "${m_s[@]}"
+note "reported only: the backup's peak RSS with a previous point of $P8_CHUNKS chunks, $P8_DEPTH-deep chains"
+bench_finish "P8 a point of $P8_CHUNKS chunks: backup after it, show of it"
