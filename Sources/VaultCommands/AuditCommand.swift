@@ -7,7 +7,7 @@ struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "List the hash-chained log of every change to the vault, or verify it.",
-        discussion: """
+        discussion: Help.reflow("""
         Every change (vault.init, point.create, point.delete, point.undelete, point.purge,
         point.retain, hold.set, hold.clear, settings.change, vault.lock, gc.sweep) appends a
         record holding the previous record's SHA-256. --verify recomputes the chain and names
@@ -16,7 +16,7 @@ struct AuditCommand: ParsableCommand {
         Examples:
           pgvault audit --point 20190106T020000Z-1a2b3c4d
           pgvault audit --verify
-        """)
+        """))
     @OptionGroup var vaultOption: VaultOption
     @Option(help: ArgumentHelp("Only records about this point (id or unique prefix).", valueName: "point")) var point: String?
     @Flag(help: "Recompute the hash chain; exit 1 naming the first broken record.") var verify = false

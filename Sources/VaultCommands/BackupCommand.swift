@@ -9,7 +9,7 @@ struct BackupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
         abstract: "Back up every database of a server (and its roles and tablespaces) into the vault now.",
-        discussion: """
+        discussion: Help.reflow("""
         Discovers the databases (all that allow connections and are not templates, unless
         --database narrows it), refuses those over the limits before dumping a byte, runs one
         `pg_dump -Fc -Z0` per database (up to --jobs at once) inside a snapshot exported by the
@@ -26,9 +26,11 @@ struct BackupCommand: ParsableCommand {
         1 failed, 10 not a vault, 130 interrupted.
 
         Examples:
-          pgvault backup --vault /srv/pgvault --conninfo "host=db1 user=backup" --server-name db1
-          pgvault backup --conninfo "service=prod" --exclude-database 'scratch_*' --jobs 2 --json
-        """)
+          pgvault backup --vault /srv/pgvault \\
+              --conninfo "host=db1 user=backup" --server-name db1
+          pgvault backup --conninfo "service=prod" \\
+              --exclude-database 'scratch_*' --jobs 2 --json
+        """))
 
     @OptionGroup var vaultOption: VaultOption
     @OptionGroup var selection: SelectionOptions

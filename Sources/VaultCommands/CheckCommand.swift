@@ -8,7 +8,7 @@ struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Preflight: connect, list the databases a backup would take, apply the limits. Dumps nothing.",
-        discussion: """
+        discussion: Help.reflow("""
         For each database: its size (pg_database_size) against --max-database-size (default 1TiB)
         and its largest bytea value (every bytea column, domains over bytea included) against
         --max-bytea-value (default 500MB). Also finds a pg_dump that fits the server's version.
@@ -17,7 +17,7 @@ struct CheckCommand: ParsableCommand {
 
         Example:
           pgvault check --conninfo "host=db1 user=backup" --max-bytea-value 100MB
-        """)
+        """))
 
     @OptionGroup var vaultOption: VaultOption
     @OptionGroup var selection: SelectionOptions

@@ -113,3 +113,25 @@ func parseSize(_ text: String, option: String) throws -> Int64 {
     }
     return v
 }
+
+/// Help texts as the argument parser shows them.
+enum Help {
+    /// `text` with each paragraph's lines joined into one: the parser wraps every line at the
+    /// terminal's width (80 columns when not a terminal), so lines broken in the source at
+    /// ~95 columns came out ragged. Indented lines (examples, tables) and blank lines stay as
+    /// they are; keep those within 80 columns.
+    static func reflow(_ text: String) -> String {
+        var out: [String] = []
+        var joinable = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let indented = line.first == " "
+            if joinable && !indented && !line.isEmpty, let last = out.popLast() {
+                out.append(last + " " + line)
+            } else {
+                out.append(String(line))
+            }
+            joinable = !indented && !line.isEmpty
+        }
+        return out.joined(separator: "\n")
+    }
+}

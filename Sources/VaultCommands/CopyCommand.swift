@@ -7,7 +7,7 @@ struct CopyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "copy",
         abstract: "Copy recovery points to another vault (3-2-1), keeping retain-until and legal holds.",
-        discussion: """
+        discussion: Help.reflow("""
         Copies each point's manifest (unchanged), its state (retain-until, legal hold, soft
         deletion) and only the chunks the target lacks, each verified against its id on the
         way. Vaults can be of any kind (directory or s3://). The target must be a vault of its
@@ -21,8 +21,9 @@ struct CopyCommand: ParsableCommand {
 
         Examples:
           pgvault copy --from /srv/pgvault --to s3://offsite-bucket/db1
-          pgvault copy --from s3://offsite-bucket/db1 --to /srv/restore-vault 20261125T1701
-        """)
+          pgvault copy --from s3://offsite-bucket/db1 \\
+              --to /srv/restore-vault 20261125T1701
+        """))
 
     @Option(help: ArgumentHelp("The source vault (directory or s3://bucket/prefix).", valueName: "vault")) var from: String
     @Option(help: ArgumentHelp("The target vault (directory or s3://bucket/prefix).", valueName: "vault")) var to: String

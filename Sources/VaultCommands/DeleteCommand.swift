@@ -7,7 +7,7 @@ struct DeleteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete",
         abstract: "Delete a recovery point (soft delete: recoverable with `undelete` until purged).",
-        discussion: """
+        discussion: Help.reflow("""
         Refused (exit 11, saying why and from when it would be allowed) while the point is on
         legal hold, or retained (its retain-until is in the future) and immutability is unlocked
         or locked. With soft delete enabled the point becomes soft-deleted: hidden from `points`,
@@ -16,7 +16,7 @@ struct DeleteCommand: ParsableCommand {
 
         Example:
           pgvault delete 20261125T1701 --reason "test backup, not needed"
-        """)
+        """))
     @OptionGroup var vaultOption: VaultOption
     @Argument(help: ArgumentHelp("Point id or unique prefix.", valueName: "point")) var point: String
     @Option(help: "Why (recorded in the audit log).") var reason: String
@@ -69,7 +69,7 @@ struct RetainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retain",
         abstract: "Change a point's retain-until (only later, while immutability is on).",
-        discussion: """
+        discussion: Help.reflow("""
         --extend adds a period to the current retain-until (or to now, if it has none);
         --until sets a date (YYYY-MM-DD or RFC 3339). Shortening is refused (exit 11) while
         immutability is unlocked or locked.
@@ -77,7 +77,7 @@ struct RetainCommand: ParsableCommand {
         Examples:
           pgvault retain 20190106T020000Z-1a2b3c4d --extend 2y
           pgvault retain 20190106T020000Z-1a2b3c4d --until 2030-01-01
-        """)
+        """))
     @OptionGroup var vaultOption: VaultOption
     @Argument(help: ArgumentHelp("Point id or unique prefix.", valueName: "point")) var point: String
     @Option(help: ArgumentHelp("Add this period (7d to 10y).", valueName: "period")) var extend: String?
@@ -118,12 +118,12 @@ struct HoldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hold",
         abstract: "Set or clear a legal hold: a held point is never deleted or purged.",
-        discussion: """
+        discussion: Help.reflow("""
         Examples:
           pgvault hold set 20190106T020000Z-1a2b3c4d --reason "case 2026-114"
           pgvault hold clear 20190106T020000Z-1a2b3c4d --reason "case closed"
           pgvault points --held
-        """,
+        """),
         subcommands: [Set.self, Clear.self])
 
     struct Set: ParsableCommand {

@@ -9,14 +9,14 @@ struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Create a new, empty vault.",
-        discussion: """
+        discussion: Help.reflow("""
         Creates the directory (mode 0700) and vault.json (format version 1, a new vault id).
         Refuses a directory that is not empty. Every other command finds the vault through
         --vault or the PGVAULT_VAULT environment variable.
 
         Example:
           pgvault init /srv/pgvault
-        """)
+        """))
 
     @Argument(help: ArgumentHelp("Where to create the vault (default: --vault or $PGVAULT_VAULT).", valueName: "vault"))
     var path: String?

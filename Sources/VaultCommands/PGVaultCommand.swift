@@ -13,7 +13,7 @@ struct RootCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pgvault",
         abstract: "Long-term-retention logical backups of PostgreSQL in a deduplicating vault.",
-        discussion: """
+        discussion: Help.reflow("""
         pgvault runs one pg_dump per database (plus the cluster's roles and tablespaces), streams
         each dump through content-defined chunking, SHA-256 and zstd into a vault, and restores
         recovery points as the original, byte-identical dump files for stock pg_restore / psql.
@@ -29,7 +29,7 @@ struct RootCommand: ParsableCommand {
         Exit codes: 0 ok, 1 failed, 2 usage error, 3 partial (some databases refused or failed),
         10 not a vault, 11 refused by protection (immutability, legal hold, soft delete),
         130 interrupted.
-        """,
+        """),
         version: pgVaultVersionString,
         subcommands: [InitCommand.self, CheckCommand.self, BackupCommand.self, PointsCommand.self,
                       ShowCommand.self, RestoreCommand.self, JobsCommand.self, VaultCommand.self,

@@ -8,7 +8,7 @@ struct PointsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "points",
         abstract: "List recovery points, newest first.",
-        discussion: """
+        discussion: Help.reflow("""
         Columns: id, server, start time (UTC), databases in the point, logical bytes (what a
         restore writes), bytes this point added to the vault, status (ok / partial / failed),
         retain-until, and flags: HELD (legal hold), and for soft-deleted points the date from
@@ -19,7 +19,7 @@ struct PointsCommand: ParsableCommand {
           pgvault points --server db1 --database shop --json | jq '.[0].id'
           pgvault points --year 2019 --held
           pgvault points --state soft-deleted
-        """)
+        """))
 
     @OptionGroup var vaultOption: VaultOption
 
@@ -91,7 +91,7 @@ struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
         abstract: "Show one recovery point in full: databases, outcomes, files, sizes, SHA-256.",
-        discussion: """
+        discussion: Help.reflow("""
         POINT is an id, a unique prefix of one, or `latest`. With --json prints the manifest
         exactly as stored (see vault/FORMAT.md for its schema).
 
@@ -104,7 +104,7 @@ struct ShowCommand: ParsableCommand {
           pgvault show latest
           pgvault show 20261125T1701 --json
           pgvault show 20190106T0200 --evidence > evidence-2019.txt
-        """)
+        """))
 
     @OptionGroup var vaultOption: VaultOption
 

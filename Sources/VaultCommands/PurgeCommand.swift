@@ -7,7 +7,7 @@ struct PurgeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "purge",
         abstract: "Remove soft-deleted points whose window has passed, then unreferenced chunks.",
-        discussion: """
+        discussion: Help.reflow("""
         A soft-deleted point is purged once the soft-delete window in force when it was
         deleted has passed, unless it is on legal hold or still retained under immutability.
         Then garbage collection removes chunks no remaining point uses and that are older than
@@ -20,7 +20,7 @@ struct PurgeCommand: ParsableCommand {
         Examples:
           pgvault purge --dry-run
           pgvault purge --json
-        """)
+        """))
     @OptionGroup var vaultOption: VaultOption
     @Flag(help: "Print what would be removed and the bytes freed; change nothing.") var dryRun = false
     @Option(help: ArgumentHelp("Keep unreferenced chunks younger than this (e.g. 1h, 30m, 0s).", valueName: "duration"))

@@ -9,7 +9,7 @@ struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Restore a recovery point as files: the original dumps plus SQL for databases, roles, tablespaces.",
-        discussion: """
+        discussion: Help.reflow("""
         Writes, for each database, <name>.dump (byte-identical to what pg_dump produced) and
         <name>.database.sql (CREATE DATABASE with owner, encoding, locale, privileges, settings),
         then roles.sql, tablespaces.sql, manifest.json, SHA256SUMS (for `sha256sum -c`) and
@@ -23,7 +23,7 @@ struct RestoreCommand: ParsableCommand {
         Examples:
           pgvault restore latest --to /restore/today
           pgvault restore 20261125T1701 --database shop --tar /restore/shop.tar.zst
-        """)
+        """))
 
     @OptionGroup var vaultOption: VaultOption
 
@@ -99,13 +99,13 @@ struct JobsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
         abstract: "List backup and restore jobs: when, how long, bytes, outcome, and why one failed.",
-        discussion: """
+        discussion: Help.reflow("""
         A job that started but never finished shows as `running` while its process is alive on
         this host and `abandoned` otherwise (killed, or the machine went down).
 
         Example:
           pgvault jobs --json | jq '.[] | select(.status != "ok")'
-        """)
+        """))
 
     @OptionGroup var vaultOption: VaultOption
     @OptionGroup var output: OutputOptions

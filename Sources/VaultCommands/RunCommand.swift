@@ -19,10 +19,11 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "The cron entry: back up what is due, apply retention, purge. Idempotent.",
-        discussion: """
-        Run it every 5 to 15 minutes from cron, a systemd timer or a Kubernetes CronJob:
+        discussion: Help.reflow("""
+        Run it every 5 to 15 minutes from cron, a systemd timer or a Kubernetes CronJob
+        (a crontab line, its output appended to a log):
 
-          */10 * * * *  pgvault run --policy /etc/pgvault/policy.yaml >>/var/log/pgvault.log 2>&1
+          */10 * * * * pgvault run --policy /etc/pgvault.yaml >>/var/log/pgvault 2>&1
 
         Each run takes the vault's `run` lease (a second run at the same time finds it and
         exits 0 doing nothing; the lease expires if its holder dies), applies the policy's
@@ -36,7 +37,7 @@ struct RunCommand: ParsableCommand {
 
         Exit codes: 0 ok (or nothing to do), 1 a backup or step failed, 3 a backup was
         partial or a change was refused by protection, 10 not a vault, 130 interrupted.
-        """)
+        """))
 
     @Option(help: ArgumentHelp("The policy file (YAML).", valueName: "file")) var policy: String
     @Flag(help: "Print what would be done, change nothing.") var dryRun = false
@@ -68,13 +69,13 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "check",
             abstract: "Validate a policy file and print the next five due backups per server.",
-            discussion: """
+            discussion: Help.reflow("""
             Errors name the file, the line and the key, and say what is allowed. Exit 0 when
             the policy is valid, 2 when it is not.
 
             Example:
               pgvault policy check /etc/pgvault/policy.yaml
-            """)
+            """))
         @Argument(help: ArgumentHelp("The policy file.", valueName: "file")) var file: String
         @OptionGroup var output: OutputOptions
 

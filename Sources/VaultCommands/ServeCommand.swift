@@ -11,15 +11,18 @@ struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "The vault service: the scheduler loop plus an HTTP API and Prometheus metrics.",
-        discussion: """
+        discussion: Help.reflow("""
         Does what `pgvault run` does every --interval, and serves (JSON):
-          GET  /healthz                  no token needed
-          GET  /metrics                  Prometheus text: last success per server and database,
-                                         bytes dumped and stored, durations, failures, vault size
+          GET  /healthz                 no token needed
+          GET  /metrics                 Prometheus text: last success per server
+                                        and database, bytes dumped and stored,
+                                        durations, failures, vault size
           GET  /v1/points, /v1/points/{id}
-          GET  /v1/jobs, /v1/jobs/{id}   backup and restore jobs, with live progress while running
-          POST /v1/backups   {"server": "db1", "retain": "30d", "databases": ["shop"]}   -> 202 {"job": ...}
-          POST /v1/restores  {"point": "latest", "to": "/restore/dir"}  (or "tar": "/x.tar.zst")
+          GET  /v1/jobs, /v1/jobs/{id}  backup and restore jobs, with live progress
+          POST /v1/backups   {"server": "db1", "retain": "30d",
+                              "databases": ["shop"]}  -> 202 {"job": ...}
+          POST /v1/restores  {"point": "latest", "to": "/restore/dir"}
+                             (or "tar": "/x.tar.zst")
         Every request except /healthz needs `Authorization: Bearer TOKEN` from --tokens, a file
         (mode 0600) of lines `NAME ROLE TOKEN`, ROLE reader (GET only), operator or admin
         (also POST). No token: 401; a reader posting: 403. Writes record the token's NAME
@@ -29,8 +32,9 @@ struct ServeCommand: ParsableCommand {
         stopped, no recovery point written) and the listener closes.
 
         Example:
-          pgvault serve --policy /etc/pgvault/policy.yaml --tokens /etc/pgvault/tokens --listen 127.0.0.1:8432
-        """)
+          pgvault serve --policy /etc/pgvault/policy.yaml \\
+              --tokens /etc/pgvault/tokens --listen 127.0.0.1:8432
+        """))
 
     @Option(help: ArgumentHelp("The policy file (YAML).", valueName: "file")) var policy: String
     @Option(help: ArgumentHelp("Address to listen on.", valueName: "host:port")) var listen: String = "127.0.0.1:8432"

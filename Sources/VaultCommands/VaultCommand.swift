@@ -66,16 +66,17 @@ struct VaultSetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set",
         abstract: "Change protection settings (each change is audited).",
-        discussion: """
+        discussion: Help.reflow("""
         Allowed: immutability disabled <-> unlocked (locking is `pgvault vault lock`); nothing
         leaves locked. Soft delete disabled / enabled / always-on; always-on can never be turned
         off. The soft-delete window is 14 to 180 days. While locked, the window and the default
         retention can only grow. A refusal exits 11 and changes nothing.
 
         Examples:
-          pgvault vault set --immutability unlocked --soft-delete always-on --soft-delete-days 30
+          pgvault vault set --immutability unlocked --soft-delete always-on \\
+              --soft-delete-days 30
           pgvault vault set --default-retention 12m
-        """)
+        """))
     @OptionGroup var vaultOption: VaultOption
     @Option(help: ArgumentHelp("disabled or unlocked.", valueName: "state")) var immutability: String?
     @Option(help: ArgumentHelp("disabled, enabled or always-on.", valueName: "state")) var softDelete: String?
@@ -113,7 +114,7 @@ struct VaultLockCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lock",
         abstract: "Lock immutability: irreversible.",
-        discussion: """
+        discussion: Help.reflow("""
         Moves immutability from unlocked to locked. From then on no recovery point can be
         deleted or purged before its retain-until, retention can only grow, and immutability can
         never be disabled or unlocked again, by anyone, with any pgvault command. Run it without
@@ -125,7 +126,7 @@ struct VaultLockCommand: ParsableCommand {
 
         Example:
           pgvault vault lock --confirm vault-1a2b3c4d5e6f7a8b
-        """)
+        """))
     @OptionGroup var vaultOption: VaultOption
     @Option(help: ArgumentHelp("The vault id, to confirm.", valueName: "vault-id")) var confirm: String = ""
     @OptionGroup var output: OutputOptions

@@ -7,7 +7,7 @@ struct VaultReindexCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reindex",
         abstract: "Rebuild the catalog index that listings read, from the manifests alone.",
-        discussion: """
+        discussion: Help.reflow("""
         `points`, `run`, `serve` and `vault show` list recovery points from the catalog index
         (catalog/ in the vault: packs of point summaries, plus one small entry per point
         committed since the last pack), not from the manifests. The index is derived data:
@@ -24,7 +24,7 @@ struct VaultReindexCommand: ParsableCommand {
         Examples:
           pgvault vault reindex --vault /srv/pgvault
           pgvault vault reindex --vault s3://backups/pg --json
-        """)
+        """))
 
     @OptionGroup var vaultOption: VaultOption
     @OptionGroup var output: OutputOptions

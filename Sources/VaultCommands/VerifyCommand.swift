@@ -8,7 +8,7 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Prove recovery points are intact: read every file back and check it against the manifest.",
-        discussion: """
+        discussion: Help.reflow("""
         For each selected point, verify reads every file back exactly as a restore
         would and throws the bytes away: every chunk is fetched, a delta chunk is
         decoded against its base chunk, every chunk's SHA-256 must equal its id, and
@@ -57,7 +57,7 @@ struct VerifyCommand: ParsableCommand {
         manifest missing or not matching: the output names each one); 1 a check
         could not be completed (storage or I/O error, no damage found) or the
         point does not exist; 2 usage error; 10 not a vault.
-        """)
+        """))
 
     @OptionGroup var vaultOption: VaultOption
 

@@ -255,6 +255,12 @@ public struct BackupEngine: Sendable {
             logger.error("could not append point.create to the audit log", metadata: ["point": "\(point.id)", "error": "\(error)"])
         }
         logger.info("recovery point written", metadata: ["point": "\(point.id)", "status": "\(status.rawValue)"])
+        let unreadable = store.unreadableBases
+        if unreadable.count > 0 {
+            // The point is complete (those chunks are stored whole); the older points are not.
+            logger.warning("delta bases of the previous point could not be read; those chunks were stored whole. The vault is damaged: run `pgvault verify` to see which points are affected.",
+                           metadata: ["chunks": "\(unreadable.count)", "objects": "\(unreadable.objects.joined(separator: ", "))"])
+        }
 
         job.finishedAt = finished
         job.status = status == .ok ? .ok : (status == .partial ? .partial : .failed)

@@ -109,7 +109,7 @@ public final class ChunkStore: @unchecked Sendable {
             if (targets.map(\.depth).max() ?? 0) >= maxDepth {
                 // Against the root of the first candidate's chain, if its header confirms it is
                 // a full chunk; else whole.
-                if let root = targets[0].bases.last, try headerBases(root)?.isEmpty == true {
+                if let root = targets[0].bases.last, (try? headerBases(root))??.isEmpty == true {
                     targets = [ChunkRef(id: root, size: 0)]
                 } else {
                     targets = []
@@ -117,8 +117,7 @@ public final class ChunkStore: @unchecked Sendable {
             }
             var needed: [String] = []
             for t in targets { for b in [t.id] + t.bases where !needed.contains(b) { needed.append(b) } }
-            if !targets.isEmpty, !needed.contains(id) {
-                let reference = try ChunkCodec.reference(targets.map(\.id)) { try delta.bases.plaintext($0) }
+            if !targets.isEmpty, !needed.contains(id), let reference = readableReference(targets.map(\.id), delta.bases) {
                 if let d = compressor.encodeDelta(plain, base: reference, baseIds: targets.map(\.id), limit: object.count * 4 / 5, ops: opDeltas) {
                     object = d
                     bases = needed
@@ -135,6 +134,32 @@ public final class ChunkStore: @unchecked Sendable {
         }
         remember(id, bases: bases, depth: depth, extended: true)
         return Result(storedBytes: Int64(object.count), isNew: true, bases: bases, depth: depth)
+    }
+
+    /// The bytes a new chunk would be delta-encoded against (the concatenation of `ids`), or
+    /// nil when one of them cannot be read (missing or damaged: the vault needs a `verify`):
+    /// the chunk is then stored whole, and the backup goes on. A backup is worth most when the
+    /// vault is damaged; it must never depend on an old chunk being intact.
+    private func readableReference(_ ids: [String], _ bases: BaseCache) -> Data? {
+        do { return try ChunkCodec.reference(ids) { try bases.plaintext($0) } }
+        catch let e as VaultError where e.code == .corrupt || e.code == .objectMissing {
+            lock.lock()
+            if unreadable.count < 16 { unreadable.append(e.location ?? ids.joined(separator: " + ")) }
+            unreadableCount += 1
+            lock.unlock()
+            return nil
+        } catch {
+            return nil
+        }
+    }
+    private var unreadable: [String] = []
+    private var unreadableCount = 0
+
+    /// Delta bases this backup could not read (so it stored those chunks whole): how many
+    /// times, and the first few objects named.
+    public var unreadableBases: (count: Int, objects: [String]) {
+        lock.lock(); defer { lock.unlock() }
+        return (unreadableCount, unreadable)
     }
 
     /// An existing chunk no manifest told us about: learn what it needs from the object

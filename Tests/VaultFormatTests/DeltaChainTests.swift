@@ -174,6 +174,39 @@ struct DeltaChainTests {
         }
     }
 
+    /// A backup must not depend on the previous point being intact: when a delta base is
+    /// missing or damaged, the new chunk is stored whole and the backup goes on.
+    @Test(arguments: ["missing", "damaged"])
+    func aBackupWhosePreviousPointIsDamagedStoresWholeChunksAndSucceeds(damage: String) throws {
+        let storage = MemoryStorage()
+        let versions = weeklyVersions(2)
+        let first = try writeChain([versions[0]], storage: storage, maxDepth: 16)[0].0
+        // The chunks the week changed (found by a backup into a scratch copy): those are the
+        // ones a new chunk is delta-encoded against. (An unchanged chunk is reused as the
+        // manifest says, without reading it; `verify` is what finds it damaged.)
+        let scratch = MemoryStorage()
+        for k in try storage.keys(prefix: "") { try scratch.put(k, try storage.get(k), mode: .createOnly) }
+        let unchanged = Set(try writeChain([versions[0], versions[1]], storage: scratch, maxDepth: 16)[1].0.chunks.map(\.id))
+        let changed = first.chunks.filter { !unchanged.contains($0.id) }
+        #expect(changed.count > 2)
+        for c in changed {
+            if damage == "missing" { try storage.delete(ChunkCodec.key(for: c.id)) }
+            else { storage.tamper(ChunkCodec.key(for: c.id)) { $0[$0.count - 2] ^= 0x55 } }
+        }
+        let store = ChunkStore(storage: storage, maxDepth: 16)
+        store.learn(first.chunks)
+        let w = FileWriter(store: store, chunker: Chunker(small), compressor: Compressor(level: 1))
+        w.delta = DeltaSource(previous: first, storage: storage)
+        try w.append(Data(versions[1]))
+        let r = try w.finish()
+        let entry = FileEntry(path: "db.dump", kind: .dump, database: "db", size: r.size, sha256: r.sha256, chunks: r.chunks)
+        let broken = Set(changed.map(\.id))
+        #expect(Set(entry.chunks.flatMap(\.objectIds)).isDisjoint(with: broken), "no chunk of the new point leans on the broken ones")
+        #expect(try readBack(entry, storage) == versions[1])
+        #expect(store.unreadableBases.count > 0, "the backup knows, and says so (BackupEngine logs it)")
+        #expect(store.unreadableBases.objects.allSatisfy { $0.hasPrefix("chunks/") })
+    }
+
     @Test func purgingTheEarlierPointsKeepsEveryLinkTheNewestPointNeeds() throws {
         let storage = MemoryStorage()
         let vault = try Vault.create(storage: storage)
