@@ -125,7 +125,10 @@ public struct BackupEngine: Sendable {
                 }
             }
         }
-        let previousDumps = found
+        // Shared with the workers, and emptied once they are done: a large database's previous
+        // chunk list (hundreds of MB at 1 TiB) need not live on while the new manifest is written.
+        let previousDumps = Locked(found)
+        found = [:]
 
         // Cluster globals on their own thread, beside the databases: small, and a failure
         // here is reported like a database's.
@@ -183,7 +186,7 @@ public struct BackupEngine: Sendable {
                     guard let db = queue.withLock({ it -> DatabaseInfo? in it.next() }) else { return }
                     do {
                         let r = try backupDatabase(db, request: request, tools: tools, store: store,
-                                                   chunker: chunker, level: level, previous: previousDumps[db.name])
+                                                   chunker: chunker, level: level, previous: previousDumps.withLock { $0[db.name] })
                         results.withLock { $0[db.name] = r }
                     } catch let e as VaultError {
                         fatal.withLock { $0 = $0 ?? e }
@@ -199,6 +202,8 @@ public struct BackupEngine: Sendable {
         }
         group.wait()
         globalsDone.wait()
+        previousDumps.withLock { $0 = [:] }
+        store.forgetLearnt()
         if let e = fatal.withLock({ $0 }) ?? globalsResult.withLock({ $0.fatal }) { throw e }
         let globals = globalsResult.withLock { $0 }
         files = globals.files.sorted { $0.path < $1.path }

@@ -76,6 +76,15 @@ public final class ChunkStore: @unchecked Sendable {
         }
     }
 
+    /// Drops what `learn` and the stores so far taught (when every file is written: the
+    /// commit needs none of it, and for a 1 TiB database it is hundreds of MB).
+    public func forgetLearnt() {
+        lock.lock(); defer { lock.unlock() }
+        known = [:]
+        marks = [:]
+        extended = []
+    }
+
     /// Stores one chunk unless the vault already has it. With `delta` (the chunks of the
     /// previous point that this one most likely evolved from, usually one, two when this chunk
     /// spans two old ones, and a cache that decodes chunks), a new chunk is stored as a zstd

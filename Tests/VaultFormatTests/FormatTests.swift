@@ -369,15 +369,12 @@ struct CrashLeftoverTests {
 
 @Suite("Copy between vaults")
 struct CopyResumeTests {
-    @Test func anInterruptedCopyGetsItsHoldAndRetentionOnTheNextRun() throws {
-        let src = try Vault.create(storage: MemoryStorage(name: "src"))
-        let dstStorage = MemoryStorage(name: "dst")
-        let dst = try Vault.create(storage: dstStorage)
+    /// A point of one small dump, retained 30 days from `t0`, committed to `src`.
+    static func commitPoint(_ src: Vault, id: String, seed: UInt64, t0: Date) throws -> Manifest {
         let w = FileWriter(store: ChunkStore(storage: src.storage), chunker: Chunker(small), compressor: Compressor(level: 1))
-        try w.append(Data(dumpLike(50_000, seed: 31)))
+        try w.append(Data(dumpLike(50_000, seed: seed)))
         let r = try w.finish()
-        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
-        var m = Manifest(id: "20270115T080000Z-0badcafe", vaultId: src.config.id, jobId: "j",
+        var m = Manifest(id: id, vaultId: src.config.id, jobId: "j",
                          server: ServerInfo(name: "s", host: nil, port: nil, version: "15.1", versionNum: 150001),
                          pgDumpVersion: "15.1", pgVaultVersion: pgVaultVersion, startedAt: t0, finishedAt: t0,
                          status: .ok, limits: Limits(), databases: [],
@@ -385,6 +382,15 @@ struct CopyResumeTests {
                          stats: PointStats())
         m.retainUntil = t0.addingTimeInterval(86400 * 30)
         try src.commit(m)
+        return m
+    }
+
+    @Test func anInterruptedCopyGetsItsHoldAndRetentionOnTheNextRun() throws {
+        let src = try Vault.create(storage: MemoryStorage(name: "src"))
+        let dstStorage = MemoryStorage(name: "dst")
+        let dst = try Vault.create(storage: dstStorage)
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let m = try Self.commitPoint(src, id: "20270115T080000Z-0badcafe", seed: 31, t0: t0)
         let control = VaultControl(vault: src, now: t0)
         _ = try control.retain(m.id, until: t0.addingTimeInterval(86400 * 365))
         _ = try control.setHold(m.id, reason: "case 7")
@@ -412,18 +418,8 @@ struct CopyResumeTests {
         let srcStorage = MemoryStorage(name: "src")
         let src = try Vault.create(storage: srcStorage)
         let dst = try Vault.create(storage: MemoryStorage(name: "dst"))
-        let w = FileWriter(store: ChunkStore(storage: src.storage), chunker: Chunker(small), compressor: Compressor(level: 1))
-        try w.append(Data(dumpLike(40_000, seed: 33)))
-        let r = try w.finish()
         let t0 = Date(timeIntervalSince1970: 1_800_000_000)
-        var m = Manifest(id: "20270115T080000Z-0badcaff", vaultId: src.config.id, jobId: "j",
-                         server: ServerInfo(name: "s", host: nil, port: nil, version: "15.1", versionNum: 150001),
-                         pgDumpVersion: "15.1", pgVaultVersion: pgVaultVersion, startedAt: t0, finishedAt: t0,
-                         status: .ok, limits: Limits(), databases: [],
-                         files: [FileEntry(path: "d.dump", kind: .dump, database: "d", size: r.size, sha256: r.sha256, chunks: r.chunks)],
-                         stats: PointStats())
-        m.retainUntil = t0.addingTimeInterval(86400 * 30)
-        try src.commit(m)
+        let m = try Self.commitPoint(src, id: "20270115T080000Z-0badcaff", seed: 33, t0: t0)
         // The catalog entry claims a ten-year retention the manifest does not have.
         var lie = Vault.summary(of: m)
         lie.retainUntil = t0.addingTimeInterval(86400 * 3650)
