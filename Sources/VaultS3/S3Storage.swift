@@ -120,6 +120,8 @@ public final class S3Storage: Storage, @unchecked Sendable {
     public let multipartThreshold: Int
     /// Part size of multipart uploads (S3's minimum is 5 MiB except for the last part).
     public let partSize: Int
+    /// Bytes per ranged GET of `read` (large manifests).
+    public let readPieceSize: Int
     let client: S3Client
     private let lock = NSLock()
     private var bucketVerified = false
@@ -128,7 +130,7 @@ public final class S3Storage: Storage, @unchecked Sendable {
 
     public init(location: S3Location, endpoint: URL, region: String = "us-east-1", credentials: S3Credentials,
                 retry: S3RetryPolicy = .standard, timeout: TimeInterval = 60, listPageSize: Int = 1000,
-                multipartThreshold: Int = 16 << 20, partSize: Int = 8 << 20) {
+                multipartThreshold: Int = 16 << 20, partSize: Int = 8 << 20, readPieceSize: Int = 8 << 20) {
         self.bucket = location.bucket
         self.prefix = location.prefix
         self.endpoint = endpoint
@@ -136,6 +138,7 @@ public final class S3Storage: Storage, @unchecked Sendable {
         self.listPageSize = max(1, min(listPageSize, 1000))
         self.multipartThreshold = multipartThreshold
         self.partSize = max(partSize, 1)
+        self.readPieceSize = max(readPieceSize, 1)
         self.client = S3Client(endpoint: endpoint,
                                signer: SigV4Signer(credentials: credentials, region: region, service: "s3"),
                                retry: retry, timeout: timeout)
@@ -287,6 +290,31 @@ public final class S3Storage: Storage, @unchecked Sendable {
     public func get(_ key: String, range: Range<Int64>) throws -> Data {
         if range.isEmpty { return Data() }
         return try getObject(key, range: range, versionId: nil)
+    }
+
+    /// The object in ranged GETs of `readPieceSize` bytes, so that a large manifest (hundreds
+    /// of MB for a 1 TiB database) is never held whole. Its size comes from a HEAD first; the
+    /// objects read so are written once (`createOnly`), so the ranges are of one version.
+    public func read(_ key: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try StorageKey.validate(key)
+        let h = try request("HEAD", key: key, method: "HEAD", path: objectPath(key))
+        if h.status == 404 {
+            try checkBucketAfter404()
+            throw VaultError(.objectMissing, "object \(key) is missing from \(location)", cause: "HTTP 404 on HEAD", location: where_(key))
+        }
+        guard (200..<300).contains(h.status) else { throw failure(h, op: "HEAD", key: key) }
+        guard let size = h.header("Content-Length").flatMap({ Int64($0) }), size >= 0 else {
+            throw VaultError(.io, "HEAD \(key) at \(location) gave no Content-Length", location: where_(key))
+        }
+        var at: Int64 = 0
+        while at < size {
+            let piece = try get(key, range: at..<min(size, at + Int64(readPieceSize)))
+            guard !piece.isEmpty else {
+                throw VaultError(.io, "object \(key) at \(location) ended at byte \(at) of the \(size) its HEAD gave", location: where_(key))
+            }
+            try piece.withUnsafeBytes { try body($0) }
+            at += Int64(piece.count)
+        }
     }
 
     /// A specific version of the object.

@@ -23,8 +23,9 @@ enum S3ContractDriver {
                 .createBucket(objectLock: false)
             return n
         }
+        // Ranged reads of 1 MiB: the contract's 2.5 MiB object is read in three.
         return S3Storage(location: S3Location(bucket: name, prefix: "c-\(UUID().uuidString.prefix(8).lowercased())"),
-                         endpoint: url, region: region, credentials: creds)
+                         endpoint: url, region: region, credentials: creds, readPieceSize: 1 << 20)
     }
 }
 

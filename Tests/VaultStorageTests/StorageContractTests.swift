@@ -71,7 +71,7 @@ struct StorageContractTests {
         var pieces = 0
         try s.read("points/big.json") { back.append(contentsOf: $0); pieces += 1 }
         #expect(back.count == payload.count && back == payload)
-        #expect(pieces >= 1)
+        #expect(pieces >= (driver == .memory ? 1 : 3), "the filesystem and S3 read it a MiB at a time")
         try s.put("empty", Data(), mode: .createOnly)
         var emptyBack = Data()
         try s.read("empty") { emptyBack.append(contentsOf: $0) }
