@@ -135,8 +135,8 @@ public struct VaultControl: Sendable {
         return latestKey
     }
 
-    public func view(_ ref: String) throws -> PointView {
-        let m = try vault.resolvePoint(ref, includeDeleted: true)
+    public func view(_ ref: String, chunkLists: Bool = true) throws -> PointView {
+        let m = try vault.resolvePoint(ref, includeDeleted: true, chunkLists: chunkLists)
         let latest = try Series(storage: storage, prefix: Self.statePrefix(m.id)).latest(PointState.self)
         return PointView(manifest: m, state: latest?.value ?? PointState(pointId: m.id, retainUntil: m.retainUntil),
                          stateSeq: latest?.seq ?? 0)

@@ -17,12 +17,22 @@ extension ManifestCodec {
     /// decoded a few thousand entries at a time, everything else (small) at the end, so what
     /// stays is the result (with chains held packed, `ChunkIds`).
     public static func decode(_ storage: any Storage, key: String, sha256: Bool = false) throws -> (manifest: Manifest, sha256: String?) {
-        try decode(what: key, sha256: sha256) { feed in try storage.read(key) { try feed($0) } }
+        let r = try decode(what: key, sha256: sha256, keepChunks: true) { feed in try storage.read(key) { try feed($0) } }
+        return (r.manifest, r.sha256)
+    }
+
+    /// The manifest at `key` without its chunk lists (`Vault.summary`), how many chunks each
+    /// file lists, and the JSON's SHA-256 when `sha256` is set: for `show`, which needs no chunk
+    /// list, of a point of any size (the entries are only counted; `verify` is what checks them).
+    public static func decodeSummary(_ storage: any Storage, key: String, sha256: Bool = false) throws
+        -> (manifest: Manifest, chunkCounts: [Int], sha256: String?) {
+        try decode(what: key, sha256: sha256, keepChunks: false) { feed in try storage.read(key) { try feed($0) } }
     }
 
     /// `decode` of stored manifest bytes already in memory.
     public static func decode(_ stored: Data, what: String, sha256: Bool = false) throws -> (manifest: Manifest, sha256: String?) {
-        try decode(what: what, sha256: sha256) { feed in try stored.withUnsafeBytes { try feed($0) } }
+        let r = try decode(what: what, sha256: sha256, keepChunks: true) { feed in try stored.withUnsafeBytes { try feed($0) } }
+        return (r.manifest, r.sha256)
     }
 
     /// The size of the manifest JSON stored at `key`: from the frame header of a compressed
@@ -55,9 +65,10 @@ extension ManifestCodec {
         return (manifest, hash ?? "")
     }
 
-    private static func decode(what: String, sha256: Bool,
-                               source: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> (manifest: Manifest, sha256: String?) {
-        var scanner = ManifestScanner(what: what)
+    private static func decode(what: String, sha256: Bool, keepChunks: Bool,
+                               source: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws
+        -> (manifest: Manifest, chunkCounts: [Int], sha256: String?) {
+        var scanner = ManifestScanner(what: what, keepChunks: keepChunks)
         var hash = sha256 ? SHA256() : nil
         let json = StoredManifestStream(what: what) { piece in
             hash?.update(bufferPointer: UnsafeRawBufferPointer(piece))
@@ -65,7 +76,8 @@ extension ManifestCodec {
         }
         try source { try json.feed($0) }
         try json.finish()
-        return (try scanner.finish(), hash.map { Hex.encode($0.finalize()) })
+        let manifest = try scanner.finish()
+        return (manifest, scanner.chunkCounts, hash.map { Hex.encode($0.finalize()) })
     }
 }
 
@@ -201,7 +213,12 @@ struct ManifestScanner {
     private enum Mode { case skeleton, gap, entry }
     private var mode = Mode.skeleton
 
-    init(what: String) { self.what = what }
+    /// Whether chunk entries are decoded (else only counted, `chunkCounts`, and not checked).
+    private let keepChunks: Bool
+    /// Per file object, how many chunk entries its list has (counted when not kept).
+    private(set) var chunkCounts: [Int] = []
+
+    init(what: String, keepChunks: Bool = true) { self.what = what; self.keepChunks = keepChunks }
 
     private static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
     private static let openBrace = UInt8(ascii: "{"), closeBrace = UInt8(ascii: "}")
@@ -256,13 +273,14 @@ struct ManifestScanner {
             case Self.openBrace, Self.openBracket:
                 let depth = stack.count
                 if mode == .gap {
-                    if batchCount > 0 { batch.append(Self.comma) }
+                    if keepChunks && batchCount > 0 { batch.append(Self.comma) }
                     mode = .entry
                     runStart = i
                 } else if depth == 1 && b == Self.openBracket && rootKeyIsFiles {
                     inFiles = true
                 } else if depth == 2 && inFiles && b == Self.openBrace {
                     fileChunks.append(nil)
+                    chunkCounts.append(0)
                     fileKeyIsChunks = false
                 } else if depth == 3 && inFiles && b == Self.openBracket && fileKeyIsChunks {
                     // The list's `[` stays in the skeleton; its entries go to the batch.
@@ -279,9 +297,12 @@ struct ManifestScanner {
                 }
                 let depth = stack.count
                 if mode == .entry && depth == 4 {
-                    batch.append(UnsafeBufferPointer(rebasing: p[runStart...i]))
-                    batchCount += 1
-                    if batchCount == Self.batchSize { try flush() }
+                    chunkCounts[chunkCounts.count - 1] += 1
+                    if keepChunks {
+                        batch.append(UnsafeBufferPointer(rebasing: p[runStart...i]))
+                        batchCount += 1
+                        if batchCount == Self.batchSize { try flush() }
+                    }
                     mode = .gap
                     runStart = i + 1
                 } else if mode == .gap && depth == 3 {
@@ -298,7 +319,7 @@ struct ManifestScanner {
         }
         switch mode {
         case .skeleton: skeleton.append(UnsafeBufferPointer(rebasing: p[runStart..<n]))
-        case .entry: batch.append(UnsafeBufferPointer(rebasing: p[runStart..<n]))
+        case .entry: if keepChunks { batch.append(UnsafeBufferPointer(rebasing: p[runStart..<n])) }
         case .gap: break
         }
     }

@@ -171,8 +171,10 @@ public struct Vault: Sendable {
         }
     }
 
-    public func loadPoint(key: String) throws -> Manifest {
-        try ManifestCodec.decode(storage, key: key).manifest
+    /// The manifest at `key`; with `chunkLists: false` without them (`summary(of:)`), which
+    /// reads the object through but decodes no chunk entry (`ManifestCodec.decodeSummary`).
+    public func loadPoint(key: String, chunkLists: Bool = true) throws -> Manifest {
+        chunkLists ? try ManifestCodec.decode(storage, key: key).manifest : try ManifestCodec.decodeSummary(storage, key: key).manifest
     }
 
     /// The manifest's JSON, as the backup wrote it (restore writes it out as manifest.json,
@@ -188,7 +190,8 @@ public struct Vault: Sendable {
 
     /// Resolves a point reference: an exact id, a unique prefix of one, or `latest` (the newest
     /// point that is not soft-deleted, unless `includeDeleted`).
-    public func resolvePoint(_ ref: String, includeDeleted: Bool = false) throws -> Manifest {
+    public func resolvePoint(_ ref: String, includeDeleted: Bool = false, chunkLists: Bool = true) throws -> Manifest {
+        func loadPoint(key: String) throws -> Manifest { try self.loadPoint(key: key, chunkLists: chunkLists) }
         if ref != "latest", Self.isSafeId(ref), try storage.exists(Vault.pointKey(ref)) {
             return try loadPoint(key: Vault.pointKey(ref))
         }

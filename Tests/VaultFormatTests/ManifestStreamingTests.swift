@@ -81,6 +81,11 @@ struct ManifestStreamingTests {
             let (back, backSha) = try ManifestCodec.decodeHashed(storage, key: Vault.pointKey(m.id))
             #expect(back == m)
             #expect(backSha == sha256)
+            // What `show` reads: no chunk entry decoded, only counted.
+            let summary = try ManifestCodec.decodeSummary(storage, key: Vault.pointKey(m.id), sha256: true)
+            #expect(summary.manifest == Vault.summary(of: m))
+            #expect(summary.chunkCounts == m.files.map(\.chunks.count))
+            #expect(summary.sha256 == sha256)
         }
         #expect(stored.count > 1 << 20, "\(stored.count) bytes: the filesystem hands them over in pieces")
         // And fed in pieces of a few bytes: every state of the decompressing reader meets a boundary.
