@@ -114,11 +114,11 @@ extension VaultControl {
             // Mark: every chunk a remaining manifest uses (active, soft-deleted, held alike),
             // read only now, under the gc lease, so a backup that finished a moment ago counts.
             // One manifest at a time: each may be hundreds of MB in memory for a 1 TiB database.
-            var marked = Set<String>()
+            var marked = ChunkIdSet()
             try vault.forEachPoint { m in
                 guard !(dryRun && purging.contains(m.id)) else { return }   // a dry run removed nothing
                 // A delta chunk's base is marked with it: it is needed to read the chunk.
-                for f in m.files { for c in f.chunks { marked.formUnion(c.objectIds) } }
+                for f in m.files { for c in f.chunks { marked.insert(objectsOf: c) } }
             }
             let cutoff = now.addingTimeInterval(-grace)
             var doomed: [ObjectInfo] = []
@@ -149,5 +149,28 @@ extension VaultControl {
             }
         }
         return report
+    }
+}
+
+/// Chunk ids held as 32-byte digests (ids that are not a SHA-256, which no pgvault writes, as
+/// strings): the mark set of garbage collection, which holds every chunk of every point.
+struct ChunkIdSet {
+    private var digests = Set<ChunkDigest>()
+    private var others = Set<String>()
+
+    mutating func insert(_ id: String) {
+        if let d = ChunkDigest(hex: id) { digests.insert(d) } else { others.insert(id) }
+    }
+
+    /// The chunk and every chunk it needs to be read (`ChunkRef.objectIds`).
+    mutating func insert(objectsOf ref: ChunkRef) {
+        insert(ref.id)
+        if let b = ref.base { insert(b) }
+        ref.packedChain?.forEach(digest: { digests.insert($0) }, other: { others.insert($0) })
+    }
+
+    func contains(_ id: String) -> Bool {
+        if let d = ChunkDigest(hex: id) { return digests.contains(d) }
+        return others.contains(id)
     }
 }

@@ -161,6 +161,19 @@ struct ManifestStreamingTests {
         }
     }
 
+    /// Garbage collection's mark set holds digests, not strings: it must answer exactly as a
+    /// set of the id strings would.
+    @Test func theMarkSetAnswersAsASetOfTheIdStrings() throws {
+        let refs = Self.refs(300, salt: 5) + [ChunkRef(id: "odd-id", size: 1, base: Self.hex(1, 9), chain: ["ODD", Self.hex(2, 9)])]
+        var marks = ChunkIdSet()
+        var strings = Set<String>()
+        for r in refs { marks.insert(objectsOf: r); strings.formUnion(r.objectIds) }
+        let probes = Array(strings) + (0..<300).map { Self.hex($0, 77) } + strings.map { $0.uppercased() } + ["", "odd", "Odd-id"]
+        let mismatches = probes.filter { marks.contains($0) != strings.contains($0) }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(3))")
+        #expect(strings.count > 600)
+    }
+
     @Test func chainsAreHeldPackedAndReadBackAsGiven() throws {
         let ids = (0..<11).map { Self.hex($0, 7) }
         let packed = ChunkIds(ids)
