@@ -98,6 +98,13 @@ public struct ChunkDigest: Hashable, Sendable {
         }
         a = word(0); b = word(8); c = word(16); d = word(24)
     }
+    /// The id as pgvault writes it: 64 lowercase hex digits.
+    public var hex: String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        for w in [a, b, c, d] { for k in (0..<8).reversed() { bytes.append(UInt8(truncatingIfNeeded: w >> (8 * UInt64(k)))) } }
+        return Hex.encode(bytes)
+    }
 }
 
 /// A list of chunk ids in 32 bytes each (a 64-character Swift string takes 112 on the heap).

@@ -80,25 +80,37 @@ public enum VaultCopy {
             let manifest = v.manifest
             let until = v.state.retainUntil
             let chunkStorage = ObjectLock.forChunks(dst.storage, until: until)
-            var sizes: [String: Int] = [:]
-            var order: [String] = []
+            // Every object the point needs, each once, as 32-byte digests (a 1 TiB point with
+            // 11-deep chains needs ~7 million: as strings they took over a gigabyte).
+            var seen = Set<ChunkDigest>()
+            var order: [ChunkDigest] = []
+            var sizes: [ChunkDigest: Int] = [:]   // of the file's own chunks (not of chain links)
+            var odd: [String] = []                  // ids that are not a SHA-256 (no pgvault writes one)
+            func add(_ id: String) -> ChunkDigest? {
+                guard let d = ChunkDigest(hex: id) else {
+                    if !odd.contains(id) { odd.append(id) }
+                    return nil
+                }
+                if seen.insert(d).inserted { order.append(d) }
+                return d
+            }
             for f in manifest.files {
                 for c in f.chunks {
                     // The chain first, root first: a delta chunk is only readable with its bases.
-                    for b in c.bases.reversed() where sizes[b] == nil { sizes[b] = -1; order.append(b) }
-                    if sizes[c.id] == nil { sizes[c.id] = c.size; order.append(c.id) }
+                    for b in c.bases.reversed() { _ = add(b) }
+                    if let d = add(c.id), sizes[d] == nil { sizes[d] = c.size }
                 }
             }
+            seen = []
             let sent = Locked<(Int, Int64)>((0, 0))
             let expected = sizes
-            try ObjectLock.parallel(order) { id in
+            @Sendable func copyOne(_ id: String, size: Int?) throws {
                 let ckey = ChunkCodec.key(for: id)
                 if try chunkStorage.exists(ckey) {
                     try ObjectLock.extendChunk(chunkStorage, key: ckey)
                     return
                 }
                 var object = try src.storage.get(ckey)
-                let size = expected[id].flatMap { $0 >= 0 ? $0 : nil }
                 let bases = BaseCache(storage: src.storage)
                 let plain = try ChunkCodec.decode(object, id: id, expectedSize: size, decompressor: Decompressor(),
                                                   base: { try bases.plaintext($0, verify: false) })
@@ -114,6 +126,8 @@ public enum VaultCopy {
                 }
                 sent.withLock { $0 = ($0.0 + 1, $0.1 + Int64(object.count)) }
             }
+            try ObjectLock.parallel(order) { d in try copyOne(d.hex, size: expected[d]) }
+            try ObjectLock.parallel(odd) { try copyOne($0, size: nil) }
             try dst.storage.sync()
             // As for a backup: never commit on a lease that lapsed (a sweep may have run).
             try lease.check()
@@ -138,7 +152,7 @@ public enum VaultCopy {
             try AuditLog(storage: dst.storage).append(operation: "point.copy", target: v.id, details: details, actor: actor)
             try dst.storage.sync()
             let s = sent.get()
-            report.copied.append(.init(point: v.id, chunksSent: s.0, bytesSent: s.1, chunksReused: order.count - s.0,
+            report.copied.append(.init(point: v.id, chunksSent: s.0, bytesSent: s.1, chunksReused: order.count + odd.count - s.0,
                                        retainUntil: until, held: v.state.isHeld))
         }
         return report

@@ -109,7 +109,7 @@ public enum ObjectLock {
     }
 
     /// Runs `body` over `items` on up to 8 threads; rethrows the first error.
-    static func parallel(_ items: [String], _ body: @Sendable @escaping (String) throws -> Void) throws {
+    static func parallel<Item: Sendable>(_ items: [Item], _ body: @Sendable @escaping (Item) throws -> Void) throws {
         if items.isEmpty { return }
         let failure = Locked<(any Error)?>(nil)
         DispatchQueue.concurrentPerform(iterations: min(8, items.count)) { worker in

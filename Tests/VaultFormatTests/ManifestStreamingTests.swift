@@ -172,6 +172,9 @@ struct ManifestStreamingTests {
         let mismatches = probes.filter { marks.contains($0) != strings.contains($0) }
         #expect(mismatches.isEmpty, "\(mismatches.prefix(3))")
         #expect(strings.count > 600)
+        // A digest gives its id back (copy names objects by it).
+        let ids = strings.filter { ChunkDigest(hex: $0) != nil }
+        #expect(ids.count > 600 && ids.allSatisfy { ChunkDigest(hex: $0)?.hex == $0 })
     }
 
     @Test func chainsAreHeldPackedAndReadBackAsGiven() throws {
