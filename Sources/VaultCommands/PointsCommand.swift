@@ -121,16 +121,17 @@ struct ShowCommand: ParsableCommand {
             let vault = try vaultOption.open()
             if evidence { return try printEvidence(vault) }
             let control = VaultControl(vault: vault)
-            // No chunk list is needed here: a 1 TiB point's would take ~0.7 GB to decode.
-            let view = try control.view(point, chunkLists: false)
-            let m = view.manifest
-            let key = Vault.pointKey(m.id)
+            let key = Vault.pointKey(try vault.resolvePointId(point, includeDeleted: true))
             if output.json {
                 try ManifestCodec.readJSON(vault.storage, key: key) { FileHandle.standardOutput.write(Data(buffer: $0)) }
                 Output.stdout("")
                 return 0
             }
-            let chunkCounts = try ManifestCodec.decodeSummary(vault.storage, key: key).chunkCounts
+            // No chunk list is needed here: a 1 TiB point's would take ~0.7 GB to decode.
+            let summary = try ManifestCodec.decodeSummary(vault.storage, key: key)
+            let chunkCounts = summary.chunkCounts
+            let view = try control.view(of: summary.manifest)
+            let m = view.manifest
             var lines: [String] = []
             lines.append("Recovery point \(m.id)")
             lines.append("  status:     \(m.status.rawValue)")
@@ -193,12 +194,14 @@ extension ShowCommand {
 
     func printEvidence(_ vault: Vault) throws -> Int32 {
         let control = VaultControl(vault: vault)
-        let view = try control.view(point, chunkLists: false)
+        let summary = try ManifestCodec.decodeSummary(vault.storage, key: Vault.pointKey(try vault.resolvePointId(point, includeDeleted: true)),
+                                                      sha256: true)
+        let view = try control.view(of: summary.manifest)
         let m = view.manifest
         let settings = try control.settings()
         let log = AuditLog(storage: vault.storage)
         let chain = try log.verify()
-        let manifestHash = try ManifestCodec.decodeSummary(vault.storage, key: Vault.pointKey(m.id), sha256: true).sha256 ?? ""
+        let manifestHash = summary.sha256 ?? ""
         let e = Evidence(point: m.id, vault: vault.config.id, server: m.server.name, serverVersion: m.server.version,
                          startedAt: m.startedAt, finishedAt: m.finishedAt, status: m.status.rawValue,
                          manifestSHA256: manifestHash,

@@ -135,8 +135,12 @@ public struct VaultControl: Sendable {
         return latestKey
     }
 
-    public func view(_ ref: String, chunkLists: Bool = true) throws -> PointView {
-        let m = try vault.resolvePoint(ref, includeDeleted: true, chunkLists: chunkLists)
+    public func view(_ ref: String) throws -> PointView {
+        try view(of: vault.resolvePoint(ref, includeDeleted: true))
+    }
+
+    /// The view of the point whose manifest (or summary) is `m`: its state from its records.
+    public func view(of m: Manifest) throws -> PointView {
         let latest = try Series(storage: storage, prefix: Self.statePrefix(m.id)).latest(PointState.self)
         return PointView(manifest: m, state: latest?.value ?? PointState(pointId: m.id, retainUntil: m.retainUntil),
                          stateSeq: latest?.seq ?? 0)

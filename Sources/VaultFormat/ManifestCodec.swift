@@ -25,18 +25,39 @@ public enum ManifestCodec {
     /// The bytes to store for manifest JSON `json` in a vault of format `format`.
     public static func stored(_ json: Data, format: Int) -> Data {
         guard format >= 3 else { return json }
-        return json.withUnsafeBytes { src -> Data in
-            let bound = ZSTD_compressBound(src.count)
-            guard let cctx = ZSTD_createCCtx() else { return json }
-            defer { ZSTD_freeCCtx(cctx) }
-            ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
-            ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)
-            ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)
-            var frame = Data(count: bound)
-            let n = frame.withUnsafeMutableBytes { o in ZSTD_compress2(cctx, o.baseAddress, o.count, src.baseAddress, src.count) }
-            guard ZSTD_isError(n) == 0 else { return json }   // cannot happen with a bound-sized buffer; plain JSON still reads
-            return magic + frame.prefix(n)
+        // Cannot fail short of memory; plain JSON still reads.
+        return (try? compressed(size: UInt64(json.count), what: "a manifest") { emit in json.withUnsafeBytes { emit($0) } }) ?? json
+    }
+
+    /// `magic` and one zstd frame (level `level`, content size, checksum) of the `size` bytes
+    /// that `write` hands to the function it is given, in pieces of any size (`what`: for errors).
+    static func compressed(size: UInt64, what: String, write: ((UnsafeRawBufferPointer) -> Void) -> Void) throws -> Data {
+        guard let cctx = ZSTD_createCCtx() else { throw VaultError(.io, "out of memory for a zstd context") }
+        defer { ZSTD_freeCCtx(cctx) }
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)
+        ZSTD_CCtx_setPledgedSrcSize(cctx, size)
+        var stored = magic
+        let outSize = ZSTD_CStreamOutSize()
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: outSize, alignment: 16)
+        defer { out.deallocate() }
+        var failure: String?
+        func pump(_ piece: UnsafeRawBufferPointer, end: Bool) {
+            guard failure == nil else { return }
+            var input = ZSTD_inBuffer(src: piece.baseAddress, size: piece.count, pos: 0)
+            while true {
+                var output = ZSTD_outBuffer(dst: out.baseAddress, size: outSize, pos: 0)
+                let left = ZSTD_compressStream2(cctx, &output, &input, end ? ZSTD_e_end : ZSTD_e_continue)
+                if ZSTD_isError(left) != 0 { failure = String(cString: ZSTD_getErrorName(left)); return }
+                stored.append(contentsOf: UnsafeRawBufferPointer(rebasing: out[0..<output.pos]))
+                if end ? left == 0 : input.pos == input.size { return }
+            }
         }
+        write { pump($0, end: false) }
+        pump(UnsafeRawBufferPointer(start: nil, count: 0), end: true)
+        if let failure { throw VaultError(.io, "compressing \(what) failed: \(failure)") }
+        return stored
     }
 
     /// Whether `stored` is a compressed manifest (else it is plain JSON).
@@ -44,23 +65,14 @@ public enum ManifestCodec {
         stored.count >= magic.count && stored.prefix(magic.count).elementsEqual(magic)
     }
 
-    /// The manifest JSON of the stored bytes `stored` (of the object `what`, for errors).
+    /// The manifest JSON of the stored bytes `stored` (of the object `what`, for errors),
+    /// with the checks `StoredManifestStream` makes.
     public static func json(_ stored: Data, what: String) throws -> Data {
         guard isCompressed(stored) else { return stored }
-        func damaged(_ why: String) -> VaultError {
-            VaultError(.corrupt, "\(what) is not a readable pgvault manifest (its zstd frame \(why)); the vault may be damaged. Restore the object from a copy of the vault, or run `pgvault verify` to see what else is affected.",
-                       location: what)
-        }
-        return try stored.dropFirst(magic.count).withUnsafeBytes { src -> Data in
-            let size = ZSTD_getFrameContentSize(src.baseAddress, src.count)
-            // ZSTD_CONTENTSIZE_UNKNOWN and _ERROR are the two largest values.
-            guard size < UInt64.max - 1 else { throw damaged("has no valid header") }
-            guard size <= UInt64(maxJSON) else { throw damaged("claims \(size) bytes") }
-            var out = Data(count: Int(size))
-            let n = out.withUnsafeMutableBytes { o in ZSTD_decompress(o.baseAddress, o.count, src.baseAddress, src.count) }
-            guard ZSTD_isError(n) == 0 else { throw damaged("does not decode: \(String(cString: ZSTD_getErrorName(n)))") }
-            guard n == Int(size) else { throw damaged("holds \(n) bytes, not \(size)") }
-            return out
-        }
+        var out = Data()
+        let stream = StoredManifestStream(what: what) { out.append($0) }
+        try stored.withUnsafeBytes { try stream.feed($0) }
+        try stream.finish()
+        return out
     }
 }

@@ -29,6 +29,12 @@ extension ManifestCodec {
         try decode(what: key, sha256: sha256, keepChunks: false) { feed in try storage.read(key) { try feed($0) } }
     }
 
+    /// `decodeSummary` of stored manifest bytes already in memory.
+    public static func decodeSummary(_ stored: Data, what: String) throws -> (manifest: Manifest, chunkCounts: [Int]) {
+        let r = try decode(what: what, sha256: false, keepChunks: false) { feed in try stored.withUnsafeBytes { try feed($0) } }
+        return (r.manifest, r.chunkCounts)
+    }
+
     /// `decode` of stored manifest bytes already in memory.
     public static func decode(_ stored: Data, what: String, sha256: Bool = false) throws -> (manifest: Manifest, sha256: String?) {
         let r = try decode(what: what, sha256: sha256, keepChunks: true) { feed in try stored.withUnsafeBytes { try feed($0) } }
@@ -200,7 +206,6 @@ struct ManifestScanner {
     private var batch = Data("[".utf8)
     private var batchCount = 0
     static let batchSize = 2048
-    private let decoder = VaultJSON.decoder()
 
     /// Open containers, `{` or `[`, outermost first.
     private var stack: [UInt8] = []
@@ -327,23 +332,15 @@ struct ManifestScanner {
     private mutating func flush() throws {
         guard batchCount > 0 else { return }
         batch.append(Self.closeBracket)
-        do { fileChunks[fileChunks.count - 1]?.append(contentsOf: try decoder.decode([ChunkRef].self, from: batch)) }
-        catch { throw malformedJSON(error) }
+        fileChunks[fileChunks.count - 1]?.append(contentsOf: try VaultJSON.decode([ChunkRef].self, from: batch, what: what))
         batch = Data("[".utf8)
         batchCount = 0
-    }
-
-    private func malformedJSON(_ error: any Error) -> VaultError {
-        VaultError(.corrupt, "\(what) is not valid pgvault JSON; the vault may be damaged or written by a newer pgvault.",
-                   cause: String(describing: error), location: what)
     }
 
     /// The manifest, once every piece was fed.
     mutating func finish() throws -> Manifest {
         guard stack.isEmpty, !inString, mode == .skeleton else { throw malformed("it ends inside a value") }
-        var manifest: Manifest
-        do { manifest = try decoder.decode(Manifest.self, from: skeleton) }
-        catch { throw malformedJSON(error) }
+        var manifest = try VaultJSON.decode(Manifest.self, from: skeleton, what: what)
         guard manifest.files.count == fileChunks.count else {
             throw malformed("\(manifest.files.count) files, \(fileChunks.count) chunk lists")
         }
@@ -370,32 +367,10 @@ extension ManifestCodec {
         }
         var size: UInt64 = 0
         writer.write { size += UInt64($0.count) }
-        guard let cctx = ZSTD_createCCtx() else { throw VaultError(.io, "out of memory for a zstd context") }
-        defer { ZSTD_freeCCtx(cctx) }
-        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
-        ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)
-        ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)
-        ZSTD_CCtx_setPledgedSrcSize(cctx, size)
-        var stored = magic
         var hash = SHA256()
-        let outSize = ZSTD_CStreamOutSize()
-        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: outSize, alignment: 16)
-        defer { out.deallocate() }
-        var failure: String?
-        func pump(_ piece: UnsafeRawBufferPointer, end: Bool) {
-            guard failure == nil else { return }
-            var input = ZSTD_inBuffer(src: piece.baseAddress, size: piece.count, pos: 0)
-            while true {
-                var output = ZSTD_outBuffer(dst: out.baseAddress, size: outSize, pos: 0)
-                let left = ZSTD_compressStream2(cctx, &output, &input, end ? ZSTD_e_end : ZSTD_e_continue)
-                if ZSTD_isError(left) != 0 { failure = String(cString: ZSTD_getErrorName(left)); return }
-                stored.append(contentsOf: UnsafeRawBufferPointer(rebasing: out[0..<output.pos]))
-                if end ? left == 0 : input.pos == input.size { return }
-            }
+        let stored = try compressed(size: size, what: "the manifest of point \(manifest.id)") { emit in
+            writer.write { piece in hash.update(bufferPointer: piece); emit(piece) }
         }
-        writer.write { piece in hash.update(bufferPointer: piece); pump(piece, end: false) }
-        pump(UnsafeRawBufferPointer(start: nil, count: 0), end: true)
-        if let failure { throw VaultError(.io, "compressing the manifest of point \(manifest.id) failed: \(failure)") }
         return (stored, Hex.encode(hash.finalize()))
     }
 }

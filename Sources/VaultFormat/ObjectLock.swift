@@ -187,8 +187,6 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
         return b
     }
 
-    private struct RetainOnly: Decodable { var retainUntil: Date? }
-
     /// The lock a new record gets: (retention, legal hold).
     func lockFor(_ key: String, _ data: Data) throws -> (ObjectRetention?, Bool) {
         let now = Date()
@@ -198,7 +196,9 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
         if key.hasPrefix("chunks/") {
             until = chunkUntil
         } else if key.hasPrefix("points/") {
-            until = (try? VaultJSON.decode(RetainOnly.self, from: ManifestCodec.json(data, what: key), what: key))?.retainUntil
+            // The summary only: a 1 TiB point's manifest is ~1 GB of JSON, its chunk entries
+            // need not be decoded (nor the JSON held whole) to learn its retain-until.
+            until = (try? ManifestCodec.decodeSummary(data, what: key))?.manifest.retainUntil
         } else if key.hasPrefix("state/") {
             if let st = try? VaultJSON.decode(PointState.self, from: data, what: key) {
                 until = st.retainUntil

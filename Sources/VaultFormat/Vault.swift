@@ -171,10 +171,8 @@ public struct Vault: Sendable {
         }
     }
 
-    /// The manifest at `key`; with `chunkLists: false` without them (`summary(of:)`), which
-    /// reads the object through but decodes no chunk entry (`ManifestCodec.decodeSummary`).
-    public func loadPoint(key: String, chunkLists: Bool = true) throws -> Manifest {
-        chunkLists ? try ManifestCodec.decode(storage, key: key).manifest : try ManifestCodec.decodeSummary(storage, key: key).manifest
+    public func loadPoint(key: String) throws -> Manifest {
+        try ManifestCodec.decode(storage, key: key).manifest
     }
 
     /// The manifest's JSON, as the backup wrote it (restore writes it out as manifest.json,
@@ -190,13 +188,15 @@ public struct Vault: Sendable {
 
     /// Resolves a point reference: an exact id, a unique prefix of one, or `latest` (the newest
     /// point that is not soft-deleted, unless `includeDeleted`).
-    public func resolvePoint(_ ref: String, includeDeleted: Bool = false, chunkLists: Bool = true) throws -> Manifest {
-        func loadPoint(key: String) throws -> Manifest { try self.loadPoint(key: key, chunkLists: chunkLists) }
-        if ref != "latest", Self.isSafeId(ref), try storage.exists(Vault.pointKey(ref)) {
-            return try loadPoint(key: Vault.pointKey(ref))
-        }
-        // Resolved from the listing of points/ (ids start with the start time): only the
-        // chosen manifest is read.
+    public func resolvePoint(_ ref: String, includeDeleted: Bool = false) throws -> Manifest {
+        try loadPoint(key: Vault.pointKey(try resolvePointId(ref, includeDeleted: includeDeleted)))
+    }
+
+    /// The id `resolvePoint` resolves `ref` to, reading no manifest unless two live points
+    /// started in the same second as the newest (then their summaries decide).
+    public func resolvePointId(_ ref: String, includeDeleted: Bool = false) throws -> String {
+        if ref != "latest", Self.isSafeId(ref), try storage.exists(Vault.pointKey(ref)) { return ref }
+        // Resolved from the listing of points/ (ids start with the start time).
         let ids = try pointIds()
         if ref == "latest" {
             func live(_ id: String) throws -> Bool {
@@ -209,13 +209,14 @@ public struct Vault: Sendable {
                 // the manifests' start times decide.
                 let second = id.prefix(16)
                 let sameSecond = try ids.filter { $0.hasPrefix(second) && $0 != id }.filter { try live($0) }
-                let candidates = try ([id] + sameSecond).map { try loadPoint(key: Vault.pointKey($0)) }
-                return candidates.max { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) } ?? candidates[0]
+                if sameSecond.isEmpty { return id }
+                let candidates = try ([id] + sameSecond).map { try ManifestCodec.decodeSummary(storage, key: Vault.pointKey($0)).manifest }
+                return (candidates.max { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) } ?? candidates[0]).id
             }
             throw VaultError(.pointNotFound, "The vault at \(storage.location) has no recovery points yet: run `pgvault backup` first.")
         }
         let matches = ids.filter { $0.hasPrefix(ref) }
-        if matches.count == 1 { return try loadPoint(key: Vault.pointKey(matches[0])) }
+        if matches.count == 1 { return matches[0] }
         if matches.isEmpty {
             throw VaultError(.pointNotFound, "No recovery point \"\(ref)\" in the vault at \(storage.location). List them with `pgvault points`.",
                              location: ref)
