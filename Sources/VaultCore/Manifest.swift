@@ -2,13 +2,27 @@ public import Foundation
 
 /// One chunk of a file, in file order.
 public struct ChunkRef: Codable, Equatable, Sendable {
+    // The hex fields are held as their bytes (`PackedHex`: an id in 33 bytes inline where a
+    // 64-character Swift string takes 112 on the heap besides its 16): a manifest holds an
+    // entry for every chunk of every file, ~650,000 for a 1 TiB database, and the strings were
+    // over 300 MB of a backup's memory there. Every field reads back exactly as it was given.
+
     /// Lowercase hex SHA-256 of the chunk's plaintext; also its object name.
-    public var id: String
+    public var id: String {
+        get { packedId.string }
+        set { packedId = PackedHex(newValue) }
+    }
+    /// `id` as held: `packedId.digest` is its 32 bytes.
+    public private(set) var packedId: PackedHex
     /// Plaintext length in bytes.
     public var size: Int
     /// For a delta-encoded chunk: the id of the chunk it was compressed against (which must
     /// then be kept, locked and copied with it). Nil for a full chunk (format 2).
-    public var base: String?
+    public var base: String? {
+        get { packedBase?.string }
+        set { packedBase = newValue.map(PackedHex.init) }
+    }
+    public private(set) var packedBase: PackedHex?
     /// Every other chunk needed to read this one when `base` is itself a delta, or when the
     /// chunk is a delta against several chunks (codec 3): `base`'s base first, and so on down to
     /// the full chunks at the roots. Nil when `base` alone is enough.
@@ -26,18 +40,35 @@ public struct ChunkRef: Codable, Equatable, Sendable {
     public var levels: Int?
     /// Hex of the chunk's first 16 plaintext bytes: the next backup of the same database finds
     /// the chunk to delta-encode against by it (format 2).
-    public var head: String?
+    public var head: String? {
+        get { packedHead?.string }
+        set { packedHead = newValue.map(PackedHex.init) }
+    }
+    public private(set) var packedHead: PackedHex?
     /// Hex of the chunk's similarity sketch (the smallest rolling-hash values of its content,
     /// 16 hex digits each): the next backup picks as delta base the old chunk that shares
     /// most of them.
-    public var sketch: String?
+    public var sketch: String? {
+        get { packedSketch?.string }
+        set { packedSketch = newValue.map(PackedHex.init) }
+    }
+    public private(set) var packedSketch: PackedHex?
     /// Hex of the chunker's rolling hash at the chunk's end, when that end is a content-defined
     /// boundary: the next backup of the same database cuts at the same content (`Chunker.cut`'s
     /// `align`).
-    public var cut: String?
+    public var cut: String? {
+        get { packedCut?.string }
+        set { packedCut = newValue.map(PackedHex.init) }
+    }
+    public private(set) var packedCut: PackedHex?
     public init(id: String, size: Int, base: String? = nil, chain: [String]? = nil, head: String? = nil,
                 sketch: String? = nil, cut: String? = nil) {
-        self.id = id; self.size = size; self.base = base; self.head = head; self.sketch = sketch; self.cut = cut
+        packedId = PackedHex(id)
+        self.size = size
+        packedBase = base.map(PackedHex.init)
+        packedHead = head.map(PackedHex.init)
+        packedSketch = sketch.map(PackedHex.init)
+        packedCut = cut.map(PackedHex.init)
         self.chain = base == nil || chain?.isEmpty == true ? nil : chain
     }
 
@@ -58,14 +89,14 @@ public struct ChunkRef: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey { case id, size, base, chain, levels, head, sketch, cut }
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        id = try c.decode(String.self, forKey: .id)
+        packedId = PackedHex(try c.decode(String.self, forKey: .id))
         size = try c.decode(Int.self, forKey: .size)
-        base = try c.decodeIfPresent(String.self, forKey: .base)
+        packedBase = try c.decodeIfPresent(String.self, forKey: .base).map(PackedHex.init)
         packedChain = try c.decodeIfPresent([String].self, forKey: .chain).map(ChunkIds.init)
         levels = try c.decodeIfPresent(Int.self, forKey: .levels)
-        head = try c.decodeIfPresent(String.self, forKey: .head)
-        sketch = try c.decodeIfPresent(String.self, forKey: .sketch)
-        cut = try c.decodeIfPresent(String.self, forKey: .cut)
+        packedHead = try c.decodeIfPresent(String.self, forKey: .head).map(PackedHex.init)
+        packedSketch = try c.decodeIfPresent(String.self, forKey: .sketch).map(PackedHex.init)
+        packedCut = try c.decodeIfPresent(String.self, forKey: .cut).map(PackedHex.init)
     }
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -90,6 +121,20 @@ public struct ChunkDigest: Hashable, Sendable {
         guard Hex.appendSHA256(hex, to: &bytes) else { return nil }
         self.init(bytes: bytes[...])
     }
+    /// From 64 lowercase hex digits; nil for anything else.
+    init?(utf8 u: UnsafeBufferPointer<UInt8>) {
+        guard u.count == 64 else { return nil }
+        var w: [UInt64] = [0, 0, 0, 0]
+        for i in 0..<64 {
+            let c = u[i]
+            let n: UInt8
+            if c &- 48 < 10 { n = c &- 48 } else if c &- 97 < 6 { n = c &- 87 } else { return nil }
+            w[i / 16] = w[i / 16] << 4 | UInt64(n)
+        }
+        a = w[0]; b = w[1]; c = w[2]; d = w[3]
+    }
+    /// The id as four big-endian 64-bit values.
+    var words: [UInt64] { [a, b, c, d] }
     init(bytes: ArraySlice<UInt8>) {
         func word(_ at: Int) -> UInt64 {
             var v: UInt64 = 0
@@ -104,6 +149,95 @@ public struct ChunkDigest: Hashable, Sendable {
         bytes.reserveCapacity(32)
         for w in [a, b, c, d] { for k in (0..<8).reversed() { bytes.append(UInt8(truncatingIfNeeded: w >> (8 * UInt64(k)))) } }
         return Hex.encode(bytes)
+    }
+}
+
+/// A hex text as a manifest holds it (a chunk id, a head, a sketch, a cut hash), kept as the
+/// bytes it spells when it is lowercase hex as pgvault writes it, else as the string itself:
+/// it always reads back exactly as given (`string`), and two equal texts are held alike.
+/// Up to 32 bytes sit inline (33 bytes in all); longer ones (a sketch: 64 bytes) in an array.
+public struct PackedHex: Hashable, Sendable {
+    private enum Storage: Hashable, Sendable {
+        /// 16 lowercase hex digits with no leading zero (a cut hash, printed unpadded): the value.
+        case number(UInt64)
+        /// 32 digits (a head).
+        case bytes16(UInt64, UInt64)
+        /// 64 digits (a chunk id).
+        case bytes32(ChunkDigest)
+        /// Any other even number of digits (a sketch, 128).
+        case bytes([UInt8])
+        /// Anything else: upper case, odd length, not hex.
+        case text(String)
+    }
+    private let storage: Storage
+
+    public init(_ s: String) {
+        var s = s
+        storage = s.withUTF8 { u -> Storage in
+            if u.count == 64, let d = ChunkDigest(utf8: u) { return .bytes32(d) }
+            if u.count == 32, let a = Self.word(u, 0), let b = Self.word(u, 16) { return .bytes16(a, b) }
+            if u.count == 16, u[0] != 48, let v = Self.word(u, 0) { return .number(v) }
+            guard u.count % 2 == 0, u.count > 0 else { return .text(String(decoding: u, as: UTF8.self)) }
+            var out = [UInt8](repeating: 0, count: u.count / 2)
+            for i in out.indices {
+                guard let hi = Self.nibble(u[2 * i]), let lo = Self.nibble(u[2 * i + 1]) else {
+                    return .text(String(decoding: u, as: UTF8.self))
+                }
+                out[i] = hi << 4 | lo
+            }
+            return .bytes(out)
+        }
+    }
+
+    /// The text as it was given.
+    public var string: String {
+        switch storage {
+        case .number(let v): return String(v, radix: 16)
+        case .bytes16(let a, let b): return Self.hex(a) + Self.hex(b)
+        case .bytes32(let d): return d.hex
+        case .bytes(let b): return Hex.encode(b)
+        case .text(let t): return t
+        }
+    }
+
+    /// The 32 bytes of a chunk id (nil for any other text).
+    public var digest: ChunkDigest? {
+        if case .bytes32(let d) = storage { return d }
+        return nil
+    }
+
+    /// The big-endian 64-bit values the text spells in groups of 16 digits (a sketch); nil when
+    /// it is not lowercase hex of a multiple of 16 digits.
+    public var words: [UInt64]? {
+        switch storage {
+        case .bytes(let b) where b.count % 8 == 0:
+            return stride(from: 0, to: b.count, by: 8).map { at in b[at..<at + 8].reduce(0) { $0 << 8 | UInt64($1) } }
+        case .bytes16(let a, let b): return [a, b]
+        case .bytes32(let d): return d.words
+        case .number(let v) where v >> 60 != 0: return [v]
+        default: return nil
+        }
+    }
+
+    /// Digits `at..<at+16` of `u` as a value, or nil if one is not a lowercase hex digit.
+    private static func word(_ u: UnsafeBufferPointer<UInt8>, _ at: Int) -> UInt64? {
+        var v: UInt64 = 0
+        for i in at..<at + 16 {
+            guard let n = nibble(u[i]) else { return nil }
+            v = v << 4 | UInt64(n)
+        }
+        return v
+    }
+
+    @inline(__always) private static func nibble(_ c: UInt8) -> UInt8? {
+        if c &- 48 < 10 { return c &- 48 }
+        if c &- 97 < 6 { return c &- 87 }
+        return nil
+    }
+
+    private static func hex(_ v: UInt64) -> String {
+        let h = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - h.count) + h
     }
 }
 

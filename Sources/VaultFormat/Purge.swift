@@ -164,8 +164,8 @@ struct ChunkIdSet {
 
     /// The chunk and every chunk it needs to be read (`ChunkRef.objectIds`).
     mutating func insert(objectsOf ref: ChunkRef) {
-        insert(ref.id)
-        if let b = ref.base { insert(b) }
+        if let d = ref.packedId.digest { digests.insert(d) } else { insert(ref.id) }
+        if let b = ref.packedBase { if let d = b.digest { digests.insert(d) } else { insert(b.string) } }
         ref.packedChain?.forEach(digest: { digests.insert($0) }, other: { others.insert($0) })
     }
 

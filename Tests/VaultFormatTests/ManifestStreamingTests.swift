@@ -191,4 +191,37 @@ struct ManifestStreamingTests {
         r.chain = nil
         #expect(r.bases == [ids[1]] && r.depth == 1)
     }
+    /// A chunk entry's hex fields (id, base, head, sketch, cut) are held as bytes
+    /// (`PackedHex`): every text must read back exactly as given, equal only to itself, and a
+    /// sketch's values must be what the backup's own parser makes of its text.
+    @Test func hexFieldsAreHeldPackedAndReadBackAsGiven() throws {
+        let id = Self.hex(1, 3)
+        var random = SystemRandomNumberGenerator()
+        let chunk = (0..<20_000).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let sketch = chunk.withUnsafeBytes { DeltaSource.sketch($0) }
+        let fifteen = String(id.prefix(15))
+        var texts: [String] = [id, id.uppercased(), String(id.dropLast()), id + "0", id + "00", String(id.prefix(32))]
+        texts += ["8" + fifteen, "0" + fifteen, fifteen, String(id.prefix(14)), "f", "", "not hex", "é"]
+        texts += [String(repeating: "g", count: 64), String(repeating: "0", count: 16)]
+        texts += [sketch, sketch + "0", String(sketch.prefix(48)), sketch.uppercased(), id + Self.hex(2, 3)]
+        #expect(sketch.count == 128)
+        for (i, t) in texts.enumerated() {
+            let p = PackedHex(t)
+            #expect(p.string == t, "\(t)")
+            #expect((p.digest != nil) == Hex.isSHA256(t) && (p.digest?.hex ?? t) == t, "\(t)")
+            for (j, u) in texts.enumerated() where j != i { #expect(p != PackedHex(u), "\(t) \(u)") }
+            #expect(p == PackedHex(t) && p.hashValue == PackedHex(t).hashValue)
+            // Where the words are known, they are the sketch values the backup would parse.
+            if let w = p.words { #expect(w == DeltaSource.sketchValues(t), "\(t)") }
+        }
+        #expect(PackedHex(sketch).words?.count == 8)
+        // Through a chunk entry and its JSON, odd and regular fields alike.
+        var r = ChunkRef(id: id, size: 5, base: "ODD", chain: [Self.hex(4, 3)], head: String(id.prefix(32)), sketch: sketch, cut: "abc")
+        #expect(r.id == id && r.base == "ODD" && r.head == String(id.prefix(32)) && r.sketch == sketch && r.cut == "abc")
+        let back = try JSONDecoder().decode(ChunkRef.self, from: JSONEncoder().encode(r))
+        #expect(back == r && back.id == id && back.sketch == sketch && back.cut == "abc" && back.base == "ODD")
+        r.cut = "8" + String(id.prefix(15))
+        r.base = Self.hex(5, 3)
+        #expect(r.cut == "8" + String(id.prefix(15)) && r.packedBase?.digest?.hex == Self.hex(5, 3) && r != back)
+    }
 }
