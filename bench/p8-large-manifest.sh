@@ -9,8 +9,9 @@
 #     P8_CHUNKS chunks with random ids, chains P8_DEPTH deep, sketches, heads and cuts;
 #   - then, REPS times: `pgvault backup` of the database (peak RSS, wall time; its delta
 #     bases come from the large point, whose chunk objects do not exist, so no base matches
-#     and nothing is read: what is measured is the manifest's cost) and `pgvault show` of
-#     the large point.
+#     and nothing is read: what is measured is the manifest's cost), `pgvault show` of
+#     the large point, and `pgvault purge --dry-run` (garbage collection's mark reads every
+#     manifest's chunk entries).
 #   bench/p8-large-manifest.sh
 #   P8_CHUNKS=50000 REPS=1 bench/p8-large-manifest.sh    # smoke run
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,7 +33,7 @@ rec depth "$P8_DEPTH"
 rec bytes.manifest_stored "$(stat -c %s "$VAULT/points/$big.json")"
 rec bytes.manifest_json "$("$BIN" show "$big" --vault "$VAULT" --json | wc -c)"
 
-t_b=(); m_b=(); t_s=(); m_s=()
+t_b=(); m_b=(); t_s=(); m_s=(); t_g=(); m_g=()
 for ((r = 1; r <= REPS; r++)); do
   log "repetition $r/$REPS: pgvault backup (previous point: $P8_CHUNKS chunks)"
   t_b+=("$(pgv_backup "$VAULT" "$w/time.txt" p8)")
@@ -43,11 +44,19 @@ for ((r = 1; r <= REPS; r++)); do
   t1=$(now)
   t_s+=("$(elapsed "$t0" "$t1")")
   m_s+=("$(max_rss_kb "$w/show-time.txt")")
+  log "repetition $r/$REPS: pgvault purge --dry-run"
+  t0=$(now)
+  /usr/bin/time -v -o "$w/gc-time.txt" "$BIN" purge --dry-run --vault "$VAULT" >/dev/null
+  t1=$(now)
+  t_g+=("$(elapsed "$t0" "$t1")")
+  m_g+=("$(max_rss_kb "$w/gc-time.txt")")
 done
 [ "${BENCH_KEEP_DBS:-}" = 1 ] || drop_db p8
 rec seconds.backup "$(median "${t_b[@]}")"; recl seconds_all.backup "${t_b[@]}"
 rec kib.backup_peak_rss "$(median "${m_b[@]}")"; recl kib_all.backup_peak_rss "${m_b[@]}"
 rec seconds.show "$(median "${t_s[@]}")"; recl seconds_all.show "${t_s[@]}"
 rec kib.show_peak_rss "$(median "${m_s[@]}")"; recl kib_all.show_peak_rss "${m_s[@]}"
+rec seconds.purge_dry_run "$(median "${t_g[@]}")"; recl seconds_all.purge_dry_run "${t_g[@]}"
+rec kib.purge_dry_run_peak_rss "$(median "${m_g[@]}")"; recl kib_all.purge_dry_run_peak_rss "${m_g[@]}"
 note "reported only: the backup's peak RSS with a previous point of $P8_CHUNKS chunks, $P8_DEPTH-deep chains"
-bench_finish "P8 a point of $P8_CHUNKS chunks: backup after it, show of it"
+bench_finish "P8 a point of $P8_CHUNKS chunks: backup after it, show of it, purge --dry-run"

@@ -135,6 +135,8 @@ public struct ChunkDigest: Hashable, Sendable {
     }
     /// The id as four big-endian 64-bit values.
     var words: [UInt64] { [a, b, c, d] }
+    /// The id's first 64 bits (its first 16 hex digits as a value).
+    public var prefix: UInt64 { a }
     init(bytes: ArraySlice<UInt8>) {
         func word(_ at: Int) -> UInt64 {
             var v: UInt64 = 0

@@ -71,10 +71,17 @@ extension ManifestCodec {
         return (manifest, hash ?? "")
     }
 
-    private static func decode(what: String, sha256: Bool, keepChunks: Bool,
+    /// The manifest at `key` without its chunk lists, calling `visit` with its chunk entries a
+    /// batch at a time, in order, holding none of them (garbage collection's mark: a 1 TiB
+    /// point's decoded entries are hundreds of MB).
+    public static func decode(_ storage: any Storage, key: String, visit: @escaping ([ChunkRef]) throws -> Void) throws -> Manifest {
+        try decode(what: key, sha256: false, keepChunks: true, visit: visit) { feed in try storage.read(key) { try feed($0) } }.manifest
+    }
+
+    private static func decode(what: String, sha256: Bool, keepChunks: Bool, visit: (([ChunkRef]) throws -> Void)? = nil,
                                source: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws
         -> (manifest: Manifest, chunkCounts: [Int], sha256: String?) {
-        var scanner = ManifestScanner(what: what, keepChunks: keepChunks)
+        var scanner = ManifestScanner(what: what, keepChunks: keepChunks, visit: visit)
         var hash = sha256 ? SHA256() : nil
         let json = StoredManifestStream(what: what) { piece in
             hash?.update(bufferPointer: UnsafeRawBufferPointer(piece))
@@ -223,7 +230,11 @@ struct ManifestScanner {
     /// Per file object, how many chunk entries its list has (counted when not kept).
     private(set) var chunkCounts: [Int] = []
 
-    init(what: String, keepChunks: Bool = true) { self.what = what; self.keepChunks = keepChunks }
+    /// When set, decoded entries go here a batch at a time instead of into the manifest.
+    private let visit: (([ChunkRef]) throws -> Void)?
+    init(what: String, keepChunks: Bool = true, visit: (([ChunkRef]) throws -> Void)? = nil) {
+        self.what = what; self.keepChunks = keepChunks; self.visit = visit
+    }
 
     private static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
     private static let openBrace = UInt8(ascii: "{"), closeBrace = UInt8(ascii: "}")
@@ -333,6 +344,9 @@ struct ManifestScanner {
         guard batchCount > 0 else { return }
         batch.append(Self.closeBracket)
         let decoded = try VaultJSON.decode([ChunkRef].self, from: batch, what: what)
+        batch = Data("[".utf8)
+        batchCount = 0
+        if let visit { return try visit(decoded) }
         let last = fileChunks.count - 1
         if var list = fileChunks[last] {
             fileChunks[last] = nil   // the only reference: grown in place, not copied
@@ -345,8 +359,6 @@ struct ManifestScanner {
             list.append(contentsOf: decoded)
             fileChunks[last] = list
         }
-        batch = Data("[".utf8)
-        batchCount = 0
     }
 
     /// The manifest, once every piece was fed.

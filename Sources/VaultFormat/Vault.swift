@@ -163,11 +163,14 @@ public struct Vault: Sendable {
         return out.sorted { ($0.startedAt, $0.id) > ($1.startedAt, $1.id) }
     }
 
-    /// Every recovery point with its chunk lists, one at a time, in key order: for work that
-    /// needs every chunk list (garbage collection) without holding all of them at once.
-    public func forEachPoint(_ body: (Manifest) throws -> Void) throws {
+    /// Every recovery point's chunk entries, a batch at a time, one manifest after the other in
+    /// key order, holding none of them (garbage collection's mark): `body` gets the point id
+    /// (from the object's name) and a batch. Points whose id is in `skipping` are not read.
+    public func forEachPointChunks(skipping: Set<String> = [], _ body: @escaping (String, [ChunkRef]) throws -> Void) throws {
         for key in try storage.keys(prefix: "points/") where key.hasSuffix(".json") {
-            try body(try loadPoint(key: key))
+            let id = String(key.dropFirst("points/".count).dropLast(".json".count))
+            guard !skipping.contains(id) else { continue }
+            _ = try ManifestCodec.decode(storage, key: key) { try body(id, $0) }
         }
     }
 
