@@ -10,35 +10,50 @@ public final class ChunkStore: @unchecked Sendable {
     public let maxDepth: Int
     private let lock = NSLock()
     /// Chunks this backup stored or found in the vault: every chunk each needs
-    /// (`ChunkRef.bases`; empty: a full chunk) and its depth.
-    private var known: [String: Known] = [:]
+    /// (`ChunkRef.bases`; empty: a full chunk) and its depth. Held packed (ids as `PackedHex`,
+    /// chains as `ChunkIds`): a first backup of a 1 TiB database stores ~650,000 chunks.
+    private var known: [PackedHex: Known] = [:]
     private struct Known {
-        var base: String?
+        var base: PackedHex?
         var chain: ChunkIds?
         var depth: Int
-        var bases: [String] { base.map { [$0] + (chain?.strings ?? []) } ?? [] }
-        init(base: String?, chain: ChunkIds?, depth: Int) { self.base = base; self.chain = chain; self.depth = depth }
+        var bases: [String] { base.map { [$0.string] + (chain?.strings ?? []) } ?? [] }
+        init(base: PackedHex?, chain: ChunkIds?, depth: Int) { self.base = base; self.chain = chain; self.depth = depth }
         init(bases: [String], depth: Int) {
-            self.init(base: bases.first, chain: bases.count > 1 ? ChunkIds(Array(bases.dropFirst())) : nil, depth: depth)
+            self.init(base: bases.first.map(PackedHex.init), chain: bases.count > 1 ? ChunkIds(Array(bases.dropFirst())) : nil,
+                      depth: depth)
         }
-        init(_ r: ChunkRef) { self.init(base: r.base, chain: r.packedChain, depth: r.depth) }
+        init(_ r: ChunkRef) { self.init(base: r.packedBase, chain: r.packedChain, depth: r.depth) }
     }
     /// The chunk lists of the previous points (`learn`), shared with their manifests, and where
-    /// each chunk is in them (list << 32 | index): a 1 TiB dump has ~650,000 chunks, and
-    /// copying what each needs and its marks into tables of their own took ~120 MB more.
+    /// each chunk is in them: a 1 TiB dump has ~650,000 chunks, and copying what each needs and
+    /// its marks into tables of their own took ~120 MB more. `learntIndex` holds (the id's
+    /// first 64 bits, list << 32 | index) sorted, 16 bytes a chunk (a dictionary keyed by the
+    /// id took ~80); ids that are not a SHA-256 (no pgvault writes one) are in `learntOdd`.
     private var learnt: [[ChunkRef]] = []
-    private var learntIndex: [PackedHex: UInt64] = [:]
+    private var learntIndex: [(prefix: UInt64, at: UInt64)] = []
+    private var learntOdd: [String: UInt64] = [:]
     private func learntRef(_ id: String) -> ChunkRef? {
-        guard !learntIndex.isEmpty, let at = learntIndex[PackedHex(id)] else { return nil }
-        return learnt[Int(at >> 32)][Int(at & 0xffff_ffff)]
+        func entry(_ at: UInt64) -> ChunkRef { learnt[Int(at >> 32)][Int(at & 0xffff_ffff)] }
+        let key = PackedHex(id)
+        guard let d = key.digest else { return learntOdd[id].map(entry) }
+        var lo = 0, hi = learntIndex.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if learntIndex[mid].prefix < d.prefix { lo = mid + 1 } else { hi = mid }
+        }
+        // Equal prefixes are ordered by position: the first list that has the chunk answers.
+        while lo < learntIndex.count && learntIndex[lo].prefix == d.prefix {
+            let r = entry(learntIndex[lo].at)
+            if r.packedId == key { return r }
+            lo += 1
+        }
+        return nil
     }
-    /// Chunks whose lock this backup already extended to the point's retain-until.
-    private var extended: Set<String> = []
-    /// How chunks this backup stored are recognised by the next backup (`ChunkRef.head`,
-    /// `sketch`, `cut`): a chunk seen again needs no second pass over its bytes to compute them.
-    /// (Learnt chunks have theirs in their entries.)
-    private var marks: [String: Marks] = [:]
-
+    /// Chunks whose lock this backup already extended to the point's retain-until (as
+    /// `PackedHex`: a 1 TiB point reuses ~650,000 chunks with their chains, millions of ids).
+    private var extended: Set<PackedHex> = []
+    /// How a chunk is recognised by the next backup (`ChunkRef.head`, `sketch`, `cut`).
     public struct Marks: Sendable {
         public var head: String?
         public var sketch: String?
@@ -46,17 +61,20 @@ public final class ChunkStore: @unchecked Sendable {
         public init(head: String?, sketch: String?, cut: String?) { self.head = head; self.sketch = sketch; self.cut = cut }
     }
 
-    /// The marks of a chunk this backup already stored or learnt, if any.
+    /// The marks of a learnt chunk, if its entry has them: a chunk of the previous point seen
+    /// again needs no pass over its bytes to compute them. (Those of chunks this backup stored
+    /// are not kept: only a chunk repeated within one backup would use them, at the price of
+    /// ~350 bytes a chunk for all the others.)
     public func marks(of id: String) -> Marks? {
         lock.lock(); defer { lock.unlock() }
-        if let m = marks[id] { return m }
         if let r = learntRef(id), r.sketch != nil { return Marks(head: r.head, sketch: r.sketch, cut: r.cut) }
         return nil
     }
 
-    public func setMarks(_ m: Marks, of id: String) {
+    /// The entry of chunk `id` in a previous point's list that `learn` was given, if any.
+    public func learntEntry(_ id: String) -> ChunkRef? {
         lock.lock(); defer { lock.unlock() }
-        if marks[id] == nil && learntRef(id)?.sketch == nil { marks[id] = m }
+        return learntRef(id)
     }
 
     /// Whether new deltas are op deltas (codec 4, vaults of format 4 and later) or zstd deltas
@@ -84,10 +102,12 @@ public final class ChunkStore: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         let list = UInt64(learnt.count)
         learnt.append(refs)
-        // Sized once: grown by doubling, the table of a 1 TiB dump's ~650,000 chunks was
-        // copied twenty times and left up to half empty.
         learntIndex.reserveCapacity(learntIndex.count + refs.count)
-        for (i, r) in refs.enumerated() where learntIndex[r.packedId] == nil { learntIndex[r.packedId] = list << 32 | UInt64(i) }
+        for (i, r) in refs.enumerated() {
+            let at = list << 32 | UInt64(i)
+            if let d = r.packedId.digest { learntIndex.append((d.prefix, at)) } else if learntOdd[r.id] == nil { learntOdd[r.id] = at }
+        }
+        learntIndex.sort { ($0.prefix, $0.at) < ($1.prefix, $1.at) }
     }
 
     /// Drops what `learn` and the stores so far taught (when every file is written: the
@@ -96,8 +116,8 @@ public final class ChunkStore: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         known = [:]
         learnt = []
-        learntIndex = [:]
-        marks = [:]
+        learntIndex = []
+        learntOdd = [:]
         extended = []
     }
 
@@ -111,7 +131,7 @@ public final class ChunkStore: @unchecked Sendable {
     public func store(id: String, plain: UnsafeRawBufferPointer, compressor: Compressor,
                       delta: (candidates: [ChunkRef], bases: BaseCache)? = nil) throws -> Result {
         lock.lock()
-        let seen = known[id] ?? learntRef(id).map(Known.init)
+        let seen = known[PackedHex(id)] ?? learntRef(id).map(Known.init)
         lock.unlock()
         if let seen {
             let bases = seen.bases
@@ -199,7 +219,7 @@ public final class ChunkStore: @unchecked Sendable {
             var next: [String] = []
             for b in level where !bases.contains(b) {
                 bases.append(b)
-                lock.lock(); let k = known[b] ?? learntRef(b).map(Known.init); lock.unlock()
+                lock.lock(); let k = known[PackedHex(b)] ?? learntRef(b).map(Known.init); lock.unlock()
                 if let k {
                     for x in k.bases where !bases.contains(x) { bases.append(x) }
                     depth = max(depth, distance + k.depth)
@@ -227,7 +247,7 @@ public final class ChunkStore: @unchecked Sendable {
     private func extend(_ ids: [String]) throws {
         guard storage is LockingStorage else { return }
         lock.lock()
-        pendingLocks += ids.filter { extended.insert($0).inserted }
+        pendingLocks += ids.filter { extended.insert(PackedHex($0)).inserted }
         let due = pendingLocks.count >= 4096 ? pendingLocks : []
         if !due.isEmpty { pendingLocks = [] }
         lock.unlock()
@@ -253,8 +273,8 @@ public final class ChunkStore: @unchecked Sendable {
 
     private func remember(_ id: String, bases: [String], depth: Int, extended isExtended: Bool) {
         lock.lock()
-        known[id] = Known(bases: bases, depth: depth)
-        if isExtended { extended.insert(id) }
+        known[PackedHex(id)] = Known(bases: bases, depth: depth)
+        if isExtended { extended.insert(PackedHex(id)) }
         lock.unlock()
     }
 }
@@ -283,6 +303,8 @@ public final class DeltaSource {
     private var offsets: [Int64] = []
     /// The previous point's chunk list (shared with its manifest, not copied).
     private let refs: [ChunkRef]
+    /// How many chunks the previous point's dump has.
+    public var count: Int { refs.count }
     /// Old offset minus new offset at the last match.
     private var drift: Int64 = 0
     /// The previous point's cut hashes (`Chunker.cut`'s `align`).
@@ -310,17 +332,33 @@ public final class DeltaSource {
         bases = BaseCache(storage: storage)
     }
 
-    /// The indexes of the old chunks filed under `key` in `entries`, in chunk order.
-    private static func indexes(of key: UInt64, in entries: [Entry]) -> [Int] {
-        var lo = 0, hi = entries.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if entries[mid].key < key { lo = mid + 1 } else { hi = mid }
+    /// The indexes of the old chunks filed under `key` in `entries`, in chunk order: all of
+    /// them, or, when more than `window` chunks share the key (content repeated all over the
+    /// dump, which says little about where a chunk came from), the `window` nearest to chunk
+    /// `near`. Without that bound a dump of repetitive rows made every chunk tally votes for
+    /// thousands of old ones: 480,000 small chunks of a pgbench dump took over ten minutes.
+    static let window = 32
+    private static func indexes(of key: UInt64, in entries: [Entry], near: Int) -> [Int] {
+        func first(_ below: (Entry) -> Bool, from: Int, to: Int) -> Int {
+            var lo = from, hi = to
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if below(entries[mid]) { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
         }
-        var out: [Int] = []
-        while lo < entries.count && entries[lo].key == key { out.append(Int(entries[lo].index)); lo += 1 }
-        return out
+        var lo = first({ $0.key < key }, from: 0, to: entries.count)
+        var hi = first({ $0.key <= key }, from: lo, to: entries.count)
+        if hi - lo > window {
+            // Equal keys are sorted by index: start half a window before the first at `near`.
+            let at = first({ Int($0.index) < near }, from: lo, to: hi)
+            lo = max(lo, min(at - window / 2, hi - window))
+            hi = lo + window
+        }
+        return (lo..<hi).map { Int(entries[$0].index) }
     }
+    /// How many (chunk, vote) pairs the last `candidates` call tallied (tests bound it).
+    private(set) var lastTally = 0
 
     /// A 64-bit key for a head (FNV-1a of its text); equal keys are confirmed against the head.
     private static func headKey(_ head: String) -> UInt64 {
@@ -464,28 +502,35 @@ public final class DeltaSource {
         guard !refs.isEmpty else { return [] }
         let expected = offset + drift
         func nearest(_ a: Int, _ b: Int) -> Bool { abs(offsets[a] - expected) < abs(offsets[b] - expected) }
+        // The chunk of the previous dump covering the expected offset.
+        var lo = 0, hi = offsets.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if offsets[mid] <= expected { lo = mid } else { hi = mid - 1 }
+        }
+        let covering = lo
         var votes: [Int: Int] = [:]
-        for v in Self.sketchValues(sketch) { for i in Self.indexes(of: v, in: bySketch) { votes[i, default: 0] += 1 } }
+        lastTally = 0
+        for v in Self.sketchValues(sketch) {
+            for i in Self.indexes(of: v, in: bySketch, near: covering) { votes[i, default: 0] += 1; lastTally += 1 }
+        }
         var matched: Int?
         if let top = votes.values.max() {
             let best = votes.filter { $0.value == top }.map(\.key)
             if best.count == 1 || top > 1 { matched = best.min(by: nearest) }
         }
         if matched == nil {
-            matched = Self.indexes(of: Self.headKey(head), in: byHead).filter { refs[$0].head == head }.min(by: nearest)
+            let packed = PackedHex(head)
+            let heads = Self.indexes(of: Self.headKey(head), in: byHead, near: covering)
+            lastTally += heads.count
+            matched = heads.filter { refs[$0].packedHead == packed }.min(by: nearest)
         }
         let c: Int
         if let matched {
             c = matched
             drift = offsets[c] - offset
         } else {
-            // The chunk of the previous dump covering the expected offset.
-            var lo = 0, hi = offsets.count - 1
-            while lo < hi {
-                let mid = (lo + hi + 1) / 2
-                if offsets[mid] <= expected { lo = mid } else { hi = mid - 1 }
-            }
-            c = lo
+            c = covering
         }
         guard length * 4 > refs[c].size * 5 else { return [refs[c]] }
         let before = c > 0 ? votes[c - 1, default: 0] : -1
@@ -608,8 +653,22 @@ public final class FileWriter {
             candidate = (delta.candidates(head: m.head ?? "", sketch: m.sketch ?? "", offset: size, length: len), delta.bases)
         }
         let r = try store.store(id: id, plain: piece, compressor: compressor, delta: candidate)
-        store.setMarks(m, of: id)
-        chunks.append(ChunkRef(id: id, size: len, bases: r.bases, depth: r.depth, head: m.head, sketch: m.sketch, cut: m.cut))
+        if chunks.count == chunks.capacity {
+            // Room for half as many chunks again as the previous point's dump has, reserved at
+            // once: capacity never written to is address space, not memory, while growing
+            // copies the list (a 1 TiB dump's ~650,000 entries are ~160 MB) with the old and
+            // the new buffer both alive. A dump of the same database rarely grows past it.
+            let previous = delta?.count ?? 0
+            chunks.reserveCapacity(max(64, chunks.count * 3 / 2, chunks.isEmpty ? previous * 3 / 2 : 0))
+        }
+        if !r.isNew, let same = store.learntEntry(id), same.size == len, same.sketch != nil {
+            // A chunk of the previous point again: its entry as that manifest has it (what
+            // would be built here from it), sharing its chain's and sketch's storage instead
+            // of a copy of each (~450 bytes a chunk with 11-deep chains).
+            chunks.append(same)
+        } else {
+            chunks.append(ChunkRef(id: id, size: len, bases: r.bases, depth: r.depth, head: m.head, sketch: m.sketch, cut: m.cut))
+        }
         size += Int64(len)
         storedBytes += r.storedBytes
         if r.isNew { newChunks += 1 }

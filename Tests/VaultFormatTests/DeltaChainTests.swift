@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VaultCore
-import VaultFormat
+@testable import VaultFormat
 import VaultStorage
 
 /// Weekly versions of a dump-like file: each one the previous with one byte in 4,000 changed
@@ -147,6 +147,68 @@ struct DeltaChainTests {
             #expect(Set(c.bases) == Set(original.bases), "chunk \(c.id.prefix(8)): the same links")
             #expect(c.depth == original.depth)
         }
+    }
+
+    /// A chunk of the previous point seen again keeps that point's entry as it was (the
+    /// backup appends the learnt entry itself, sharing its storage); an entry that lacks the
+    /// marks (an older manifest's) gets them computed.
+    @Test func anUnchangedChunkKeepsThePreviousPointsEntry() throws {
+        let storage = MemoryStorage()
+        let versions = weeklyVersions(4)
+        let written = try writeChain(versions + [versions[3]], storage: storage, maxDepth: 16)
+        let (week4, again) = (written[3].0, written[4].0)
+        #expect(written[4].1 == 0, "nothing new stored")
+        #expect(again.chunks == week4.chunks, "every entry as the previous point had it")
+        #expect(again.chunks.contains { $0.depth >= 3 } && again.chunks.allSatisfy { $0.sketch != nil })
+
+        var bare = week4
+        bare.chunks = week4.chunks.map { var c = $0; c.sketch = nil; return c }   // (the cuts decide where chunks end)
+        let store = ChunkStore(storage: storage)
+        store.learn(bare.chunks)
+        let w = FileWriter(store: store, chunker: Chunker(small), compressor: Compressor(level: 1))
+        w.delta = DeltaSource(previous: bare, storage: storage)
+        try w.append(Data(versions[3]))
+        let r = try w.finish()
+        #expect(r.chunks.map(\.id) == week4.chunks.map(\.id) && w.newChunks == 0)
+        #expect(r.chunks == week4.chunks, "marks computed again, as the first time")
+    }
+
+    /// Content repeated all over a dump files thousands of old chunks under one sketch value or
+    /// head: the base is still the one nearest where the chunk is expected, and looking costs a
+    /// bounded window, not every chunk that shares the value.
+    @Test func aSketchSharedByThousandsOfOldChunksCostsAWindowNotAllOfThem() throws {
+        let sketch = String(repeating: "0000000000001234", count: 8)
+        let head = String(repeating: "ab", count: 16)
+        let old = (0..<50_000).map { i in
+            ChunkRef(id: String(format: "%064x", i + 1), size: 1_000, head: head, sketch: sketch)
+        }
+        let previous = FileEntry(path: "db.dump", kind: .dump, database: "db", size: 50_000_000, sha256: "", chunks: old)
+        let source = DeltaSource(previous: previous, storage: MemoryStorage())
+        for at in [0, 1, 17_000, 25_000, 49_999] {
+            let picked = source.candidates(head: head, sketch: sketch, offset: Int64(at) * 1_000, length: 1_000)
+            #expect(picked.first?.id == old[at].id, "chunk \(at): \(picked.first?.id.suffix(6) ?? "none")")
+            #expect(source.lastTally <= DeltaSource.sketchSize * DeltaSource.window, "tallied \(source.lastTally)")
+        }
+        // The head alone (no sketch) is bounded the same way.
+        let byHead = source.candidates(head: head, sketch: "", offset: 30_000_000, length: 1_000)
+        #expect(byHead.first?.id == old[30_000].id && source.lastTally <= DeltaSource.window)
+    }
+
+    /// The store finds learnt entries by the ids' first 64 bits and then the whole id: ids that
+    /// share those bits, ids that are not a SHA-256, and an id in two lists (the first answers).
+    @Test func learntEntriesAreFoundByTheirWholeId() throws {
+        let a = String(repeating: "ab", count: 8) + String(repeating: "1", count: 48)
+        let b = String(repeating: "ab", count: 8) + String(repeating: "2", count: 48)   // same first 64 bits
+        let notLearnt = String(repeating: "ab", count: 8) + String(repeating: "3", count: 48)
+        let other = String(repeating: "0", count: 63) + "1"
+        let store = ChunkStore(storage: MemoryStorage())
+        store.learn([ChunkRef(id: b, size: 2), ChunkRef(id: "odd id", size: 3), ChunkRef(id: other, size: 4)])
+        store.learn([ChunkRef(id: a, size: 1), ChunkRef(id: other, size: 5)])
+        #expect(store.learntEntry(a)?.size == 1 && store.learntEntry(b)?.size == 2)
+        #expect(store.learntEntry("odd id")?.size == 3 && store.learntEntry(other)?.size == 4)
+        #expect(store.learntEntry(notLearnt) == nil && store.learntEntry("ODD ID") == nil && store.learntEntry(a.uppercased()) == nil)
+        store.forgetLearnt()
+        #expect(store.learntEntry(a) == nil && store.learntEntry("odd id") == nil)
     }
 
     @Test func aBrokenOrMissingLinkInTheMiddleOfAChainIsNamed() throws {
