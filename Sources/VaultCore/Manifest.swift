@@ -160,7 +160,8 @@ public struct ChunkDigest: Hashable, Sendable {
 /// Up to 32 bytes sit inline (33 bytes in all); longer ones (a sketch: 64 bytes) in an array.
 public struct PackedHex: Hashable, Sendable {
     private enum Storage: Hashable, Sendable {
-        /// 16 lowercase hex digits with no leading zero (a cut hash, printed unpadded): the value.
+        /// 1 to 16 lowercase hex digits with no leading zero (a cut hash, printed unpadded):
+        /// the value, which prints back as the same digits.
         case number(UInt64)
         /// 32 digits (a head).
         case bytes16(UInt64, UInt64)
@@ -178,7 +179,7 @@ public struct PackedHex: Hashable, Sendable {
         storage = s.withUTF8 { u -> Storage in
             if u.count == 64, let d = ChunkDigest(utf8: u) { return .bytes32(d) }
             if u.count == 32, let a = Self.word(u, 0), let b = Self.word(u, 16) { return .bytes16(a, b) }
-            if u.count == 16, u[0] != 48, let v = Self.word(u, 0) { return .number(v) }
+            if (1...16).contains(u.count), u[0] != 48 || u.count == 1, let v = Self.number(u) { return .number(v) }
             guard u.count % 2 == 0, u.count > 0 else { return .text(String(decoding: u, as: UTF8.self)) }
             var out = [UInt8](repeating: 0, count: u.count / 2)
             for i in out.indices {
@@ -219,6 +220,16 @@ public struct PackedHex: Hashable, Sendable {
         case .number(let v) where v >> 60 != 0: return [v]
         default: return nil
         }
+    }
+
+    /// All of `u` (at most 16 digits) as a value, or nil if a byte is not a lowercase hex digit.
+    private static func number(_ u: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        var v: UInt64 = 0
+        for c in u {
+            guard let n = nibble(c) else { return nil }
+            v = v << 4 | UInt64(n)
+        }
+        return v
     }
 
     /// Digits `at..<at+16` of `u` as a value, or nil if one is not a lowercase hex digit.

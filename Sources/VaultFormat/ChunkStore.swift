@@ -274,7 +274,7 @@ public final class ChunkStore: @unchecked Sendable {
     private func remember(_ id: String, bases: [String], depth: Int, extended isExtended: Bool) {
         lock.lock()
         known[PackedHex(id)] = Known(bases: bases, depth: depth)
-        if isExtended { extended.insert(PackedHex(id)) }
+        if isExtended && storage is LockingStorage { extended.insert(PackedHex(id)) }   // (only locks need it)
         lock.unlock()
     }
 }

@@ -207,7 +207,7 @@ struct ManifestStreamingTests {
         let fifteen = String(id.prefix(15))
         var texts: [String] = [id, id.uppercased(), String(id.dropLast()), id + "0", id + "00", String(id.prefix(32))]
         texts += ["8" + fifteen, "0" + fifteen, fifteen, String(id.prefix(14)), "f", "", "not hex", "é"]
-        texts += [String(repeating: "g", count: 64), String(repeating: "0", count: 16)]
+        texts += [String(repeating: "g", count: 64), String(repeating: "0", count: 16), "0", "00", "abc", "0abc", "2ec0767eb0e"]
         texts += [sketch, sketch + "0", String(sketch.prefix(48)), sketch.uppercased(), id + Self.hex(2, 3)]
         #expect(sketch.count == 128)
         for (i, t) in texts.enumerated() {
