@@ -61,17 +61,10 @@ public final class ChunkStore: @unchecked Sendable {
         public init(head: String?, sketch: String?, cut: String?) { self.head = head; self.sketch = sketch; self.cut = cut }
     }
 
-    /// The marks of a learnt chunk, if its entry has them: a chunk of the previous point seen
-    /// again needs no pass over its bytes to compute them. (Those of chunks this backup stored
-    /// are not kept: only a chunk repeated within one backup would use them, at the price of
-    /// ~350 bytes a chunk for all the others.)
-    public func marks(of id: String) -> Marks? {
-        lock.lock(); defer { lock.unlock() }
-        if let r = learntRef(id), r.sketch != nil { return Marks(head: r.head, sketch: r.sketch, cut: r.cut) }
-        return nil
-    }
-
-    /// The entry of chunk `id` in a previous point's list that `learn` was given, if any.
+    /// The entry of chunk `id` in a previous point's list that `learn` was given, if any: a
+    /// chunk of the previous point seen again takes its marks from it, with no pass over its
+    /// bytes. (The marks of chunks this backup stored are not kept: only a chunk repeated
+    /// within one backup would use them, at the price of ~350 bytes a chunk for all others.)
     public func learntEntry(_ id: String) -> ChunkRef? {
         lock.lock(); defer { lock.unlock() }
         return learntRef(id)
@@ -315,8 +308,8 @@ public final class DeltaSource {
         refs = previous.chunks
         var offset: Int64 = 0
         offsets.reserveCapacity(refs.count)
-        // Sized once (up to `sketchSize` values a chunk): appended to, the arrays doubled as
-        // they grew and, at 1 TiB, held ~100 MB of empty space at their peak.
+        // Sized once (up to `sketchSize` values a chunk): appended to, the arrays were copied
+        // each time they doubled, old and new buffer alive together (~100 MB at 1 TiB).
         byHead.reserveCapacity(refs.count)
         bySketch.reserveCapacity(refs.count * Self.sketchSize)
         for (i, r) in refs.enumerated() {
@@ -646,7 +639,9 @@ public final class FileWriter {
     private func emit(_ len: Int) throws {
         let piece = UnsafeRawBufferPointer(rebasing: buffer[start..<(start + len)])
         let id = hasher.chunk(piece)
-        let m = store.marks(of: id) ?? ChunkStore.Marks(head: Hex.encode(DeltaSource.anchor(piece)), sketch: DeltaSource.sketch(piece),
+        let learnt = store.learntEntry(id)
+        let m = learnt.flatMap { $0.sketch == nil ? nil : ChunkStore.Marks(head: $0.head, sketch: $0.sketch, cut: $0.cut) }
+            ?? ChunkStore.Marks(head: Hex.encode(DeltaSource.anchor(piece)), sketch: DeltaSource.sketch(piece),
                                                         cut: chunker.cutHash(piece).map { String($0, radix: 16) })
         var candidate: (candidates: [ChunkRef], bases: BaseCache)?
         if let delta {
@@ -661,7 +656,7 @@ public final class FileWriter {
             let previous = delta?.count ?? 0
             chunks.reserveCapacity(max(64, chunks.count * 3 / 2, chunks.isEmpty ? previous * 3 / 2 : 0))
         }
-        if !r.isNew, let same = store.learntEntry(id), same.size == len, same.sketch != nil {
+        if !r.isNew, let same = learnt, same.size == len, same.sketch != nil {
             // A chunk of the previous point again: its entry as that manifest has it (what
             // would be built here from it), sharing its chain's and sketch's storage instead
             // of a copy of each (~450 bytes a chunk with 11-deep chains).

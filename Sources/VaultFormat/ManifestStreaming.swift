@@ -347,18 +347,7 @@ struct ManifestScanner {
         batch = Data("[".utf8)
         batchCount = 0
         if let visit { return try visit(decoded) }
-        let last = fileChunks.count - 1
-        if var list = fileChunks[last] {
-            fileChunks[last] = nil   // the only reference: grown in place, not copied
-            // Grown by a quarter, not doubled (what `append` does): a 1 TiB dump's list is
-            // ~650,000 entries, and doubling leaves up to half of it empty, while the old and
-            // the new buffer both live during the copy.
-            if list.capacity < list.count + decoded.count {
-                list.reserveCapacity(list.count + max(decoded.count, list.count / 4))
-            }
-            list.append(contentsOf: decoded)
-            fileChunks[last] = list
-        }
+        fileChunks[fileChunks.count - 1]?.append(contentsOf: decoded)
     }
 
     /// The manifest, once every piece was fed.

@@ -116,7 +116,7 @@ extension VaultControl {
             // One manifest at a time: each may be hundreds of MB in memory for a 1 TiB database.
             // Each manifest's entries are visited a batch at a time, not held.
             var marked = ChunkIdSet()
-            try vault.forEachPointChunks(skipping: dryRun ? purging : []) { _, batch in   // a dry run removed nothing
+            try vault.forEachPointChunks(skipping: dryRun ? purging : []) { batch in   // a dry run removed nothing
                 // A delta chunk's base is marked with it: it is needed to read the chunk.
                 for c in batch { marked.insert(objectsOf: c) }
             }

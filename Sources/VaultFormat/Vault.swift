@@ -164,13 +164,13 @@ public struct Vault: Sendable {
     }
 
     /// Every recovery point's chunk entries, a batch at a time, one manifest after the other in
-    /// key order, holding none of them (garbage collection's mark): `body` gets the point id
-    /// (from the object's name) and a batch. Points whose id is in `skipping` are not read.
-    public func forEachPointChunks(skipping: Set<String> = [], _ body: @escaping (String, [ChunkRef]) throws -> Void) throws {
+    /// key order, holding none of them (garbage collection's mark). Points whose id is in
+    /// `skipping` are not read.
+    public func forEachPointChunks(skipping: Set<String> = [], _ body: @escaping ([ChunkRef]) throws -> Void) throws {
         for key in try storage.keys(prefix: "points/") where key.hasSuffix(".json") {
             let id = String(key.dropFirst("points/".count).dropLast(".json".count))
             guard !skipping.contains(id) else { continue }
-            _ = try ManifestCodec.decode(storage, key: key) { try body(id, $0) }
+            _ = try ManifestCodec.decode(storage, key: key, visit: body)
         }
     }
 
