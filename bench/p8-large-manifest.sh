@@ -11,7 +11,9 @@
 #     bases come from the large point, whose chunk objects do not exist, so no base matches
 #     and nothing is read: what is measured is the manifest's cost), `pgvault show` of
 #     the large point, and `pgvault purge --dry-run` (garbage collection's mark reads every
-#     manifest's chunk entries).
+#     manifest's chunk entries);
+#   - then a second point as long whose entries all name one real 64-byte chunk, and REPS
+#     times `pgvault restore` and `pgvault verify` of it (they read its chunk list back).
 #   bench/p8-large-manifest.sh
 #   P8_CHUNKS=50000 REPS=1 bench/p8-large-manifest.sh    # smoke run
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -58,5 +60,33 @@ rec seconds.show "$(median "${t_s[@]}")"; recl seconds_all.show "${t_s[@]}"
 rec kib.show_peak_rss "$(median "${m_s[@]}")"; recl kib_all.show_peak_rss "${m_s[@]}"
 rec seconds.purge_dry_run "$(median "${t_g[@]}")"; recl seconds_all.purge_dry_run "${t_g[@]}"
 rec kib.purge_dry_run_peak_rss "$(median "${m_g[@]}")"; recl kib_all.purge_dry_run_peak_rss "${m_g[@]}"
+
+# Restore and verify read a point's chunk list back whole: a second point of $P8_CHUNKS
+# entries that all name one real 64-byte chunk (its dump is $P8_CHUNKS x 64 bytes), so what
+# is measured is again the list's cost.
+log "writing a restorable point of $P8_CHUNKS entries of one 64-byte chunk"
+small=$(python3 bench/synthetic-chunks.py "$VAULT" "$P8_CHUNKS" "$P8_DEPTH" restorable)
+"$BIN" vault reindex --vault "$VAULT" >/dev/null
+t_r=(); m_r=(); t_v=(); m_v=()
+for ((r = 1; r <= REPS; r++)); do
+  log "repetition $r/$REPS: pgvault restore $small"
+  rm -rf "$w/restored"
+  t0=$(now)
+  /usr/bin/time -v -o "$w/restore-time.txt" "$BIN" restore "$small" --vault "$VAULT" --to "$w/restored" --quiet >/dev/null
+  t1=$(now)
+  t_r+=("$(elapsed "$t0" "$t1")")
+  m_r+=("$(max_rss_kb "$w/restore-time.txt")")
+  log "repetition $r/$REPS: pgvault verify $small"
+  t0=$(now)
+  /usr/bin/time -v -o "$w/verify-time.txt" "$BIN" verify "$small" --vault "$VAULT" >/dev/null
+  t1=$(now)
+  t_v+=("$(elapsed "$t0" "$t1")")
+  m_v+=("$(max_rss_kb "$w/verify-time.txt")")
+done
+rm -rf "$w/restored"
+rec seconds.restore "$(median "${t_r[@]}")"; recl seconds_all.restore "${t_r[@]}"
+rec kib.restore_peak_rss "$(median "${m_r[@]}")"; recl kib_all.restore_peak_rss "${m_r[@]}"
+rec seconds.verify "$(median "${t_v[@]}")"; recl seconds_all.verify "${t_v[@]}"
+rec kib.verify_peak_rss "$(median "${m_v[@]}")"; recl kib_all.verify_peak_rss "${m_v[@]}"
 note "reported only: the backup's peak RSS with a previous point of $P8_CHUNKS chunks, $P8_DEPTH-deep chains"
-bench_finish "P8 a point of $P8_CHUNKS chunks: backup after it, show of it, purge --dry-run"
+bench_finish "P8 a point of $P8_CHUNKS chunks: backup after it, show of it, purge --dry-run; restore and verify of one as long"

@@ -64,7 +64,7 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(json: output.json) {
             let vault = try vaultOption.open()
-            let m = try vault.resolvePoint(point)
+            let id = try vault.resolvePointId(point)
             var target: RestoreTarget = to.map { .directory($0) } ?? .tar(tar ?? "")
             if let to, StorageFactory.isS3(to) {   // restore to object storage (S3Sink)
                 try StorageFactory.checkOutside(vault: vault, target: to)
@@ -76,7 +76,7 @@ struct RestoreCommand: ParsableCommand {
             ticker?.start()
             let summary: RestoreSummary
             do {
-                summary = try RestoreEngine(vault: vault, progress: totals).restore(m, to: target, databases: databases)
+                summary = try RestoreEngine(vault: vault, progress: totals).restore(point: id, to: target, databases: databases)
                 ticker?.stop()
             } catch {
                 ticker?.stop()
@@ -86,7 +86,7 @@ struct RestoreCommand: ParsableCommand {
                 try Output.json(Out(point: summary.pointId, destination: summary.destination, files: summary.files,
                                     bytes: summary.bytes, job: summary.job.id))
             } else {
-                Output.stdout("Restored point \(m.id) to \(summary.destination): \(summary.files.count) files, \(ByteSize.format(summary.bytes)) verified against the manifest.")
+                Output.stdout("Restored point \(summary.pointId) to \(summary.destination): \(summary.files.count) files, \(ByteSize.format(summary.bytes)) verified against the manifest.")
                 for f in summary.files { Output.stdout("  \(f)") }
                 Output.stdout("Next: read RESTORE.md there; check with `sha256sum -c SHA256SUMS`.")
             }

@@ -26,7 +26,12 @@ public struct RestoreEngine: Sendable {
 
     /// The files of `manifest` a restore of `databases` (all when empty) writes.
     public static func select(_ manifest: Manifest, databases: [String]) throws -> [FileEntry] {
-        if databases.isEmpty { return manifest.files }
+        try selectIndexes(manifest, databases: databases).map { manifest.files[$0] }
+    }
+
+    /// The indexes in `manifest.files` of the files `select` picks.
+    static func selectIndexes(_ manifest: Manifest, databases: [String]) throws -> [Int] {
+        if databases.isEmpty { return Array(manifest.files.indices) }
         let known = Set(manifest.files.compactMap(\.database))
         for d in databases where !known.contains(d) {
             let list = known.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
@@ -35,12 +40,24 @@ public struct RestoreEngine: Sendable {
                 location: d)
         }
         let wanted = Set(databases)
-        return manifest.files.filter { $0.database == nil || wanted.contains($0.database ?? "") }
+        return manifest.files.indices.filter { manifest.files[$0].database == nil || wanted.contains(manifest.files[$0].database ?? "") }
     }
 
-    public func restore(_ manifest: Manifest, to target: RestoreTarget, databases: [String] = [],
+    /// Restores point `id` (an exact id: `Vault.resolvePointId` resolves a reference). The
+    /// manifest is read without its chunk lists first (what to write, sizes, hashes), then once
+    /// more while the files are written, its chunk entries decoded a batch at a time as they
+    /// are needed (`PointChunkStream`): a restore holds a few thousand entries of the list
+    /// whatever the point's size.
+    public func restore(point id: String, to target: RestoreTarget, databases: [String] = [],
                         jobId: String? = nil, actor: String = Actor.current) throws -> RestoreSummary {
-        let files = try Self.select(manifest, databases: databases)
+        let key = Vault.pointKey(id)
+        let (manifest, counts, _) = try ManifestCodec.decodeSummary(vault.storage, key: key)
+        guard manifest.id == id else {
+            throw VaultError(.corrupt, "The manifest \(key) names point \(manifest.id), not \(id): it was renamed or replaced. Restore the point from a copy of the vault.",
+                             location: key)
+        }
+        let chosen = try Self.selectIndexes(manifest, databases: databases)
+        let files = chosen.map { manifest.files[$0] }
         let started = Timestamp.millis(Date())
         var job = JobRecord(id: jobId ?? "restore-" + Identifier.make(at: started), kind: .restore, startedAt: started)
         job.actor = actor
@@ -65,12 +82,18 @@ public struct RestoreEngine: Sendable {
         do {
             let reader = FileReader(storage: vault.storage)
             let decompressor = Decompressor()
-            for file in files {
+            let storage = vault.storage
+            let lists = PointChunkStream(storage: storage, key: key, expected: manifest, counts: counts)
+            defer { lists.close() }
+            for k in chosen {
+                let file = manifest.files[k]
                 if Interrupt.shared.isSet {
                     throw VaultError(.interrupted, "The restore was interrupted; partial files were removed.")
                 }
                 try sink.beginFile(name: file.path, size: file.size)
-                try reader.read(file, decompressor: decompressor) { data in
+                try reader.read(file, count: counts[k], feed: lists.feed(file: k),
+                                again: { PointChunkStream(storage: storage, key: key, expected: manifest, counts: counts).feed(file: k) },
+                                decompressor: decompressor) { data in
                     try data.withUnsafeBytes { try sink.write($0) }
                     progress.report(.bytes(database: file.database ?? file.path, count: data.count))
                 }
@@ -80,8 +103,8 @@ public struct RestoreEngine: Sendable {
                 total += file.size
                 progress.report(.file(name: file.path, bytes: file.size))
             }
+            try lists.finish()   // the rest of the lists read, and the same as the summary's
             // The manifest as the backup wrote it, streamed: a 1 TiB point's is ~1 GB of JSON.
-            let key = Vault.pointKey(manifest.id)
             try sink.beginFile(name: "manifest.json", size: try ManifestCodec.jsonSize(vault.storage, key: key))
             let hasher = Locked(SHA256())
             try ManifestCodec.readJSON(vault.storage, key: key) { piece in

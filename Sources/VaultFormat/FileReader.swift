@@ -16,35 +16,70 @@ public struct FileReader {
     /// typical 1.6 MB chunks).
     static let maxWorkers = 4
 
+    /// `read(_:count:feed:again:...)` of a file whose chunk list the entry holds.
+    public func read(_ file: FileEntry, decompressor: Decompressor = Decompressor(), workers: Int? = nil,
+                     sink: (Data) throws -> Void) throws {
+        try read(file, count: file.chunks.count, feed: ChunkFeed(file.chunks), again: { ChunkFeed(file.chunks) },
+                 decompressor: decompressor, workers: workers, sink: sink)
+    }
+
     /// Calls `sink` with each chunk in order, then checks the file's size and SHA-256 against
     /// the manifest. Throws `.corrupt` naming the file, and the chunk (or delta base) at fault,
     /// on any mismatch: what `sink` received is verified only once `read` returns, so sinks
     /// write to a temporary name and keep nothing when it throws.
     ///
-    /// Worker threads (one per core, at most four) fetch and decode chunks (through delta
-    /// chains, checking lengths) ahead, chunk i on worker i mod n, each into its own queue of
-    /// four (with two, a worker sat idle whenever chunks of unequal cost lined up on the other),
-    /// while this thread takes them back in order, hashes the whole file and hands chunks to
-    /// `sink`: reading, decoding and writing overlap, and memory stays bounded by those few
-    /// chunks. Hashing the file once covers every chunk (their ids are hashes of the same bytes);
-    /// only on a mismatch is each chunk hashed, to name the damaged one.
-    /// `workers` overrides the per-core count (tests run the many-worker case on small machines).
-    public func read(_ file: FileEntry, decompressor: Decompressor = Decompressor(), workers: Int? = nil,
+    /// The file's `count` chunk entries come from `feed` as they are needed (`file.chunks` is not
+    /// read: from a stored manifest, `PointChunkStream` decodes them a batch at a time), and
+    /// `again` gives them once more, only when the file does not match, to find the damaged one.
+    /// A feeder thread hands entry i to worker i mod n; the workers (one per core, at most four)
+    /// fetch and decode chunks (through delta chains, checking lengths) ahead, each into its own
+    /// queue of four (with two, a worker sat idle whenever chunks of unequal cost lined up on the
+    /// other), while this thread takes them back in order, hashes the whole file and hands
+    /// chunks to `sink`: reading, decoding and writing overlap, and memory stays bounded by
+    /// those few chunks and a few entries. Hashing the file once covers every chunk (their ids
+    /// are hashes of the same bytes); only on a mismatch is each chunk hashed, to name the
+    /// damaged one. `workers` overrides the per-core count (tests run the many-worker case on
+    /// small machines).
+    public func read(_ file: FileEntry, count: Int, feed: ChunkFeed, again: () throws -> ChunkFeed,
+                     decompressor: Decompressor = Decompressor(), workers: Int? = nil,
                      sink: (Data) throws -> Void) throws {
-        let workers = max(1, min(file.chunks.count, workers ?? min(ProcessInfo.processInfo.activeProcessorCount, Self.maxWorkers)))
+        let workers = max(1, min(count, workers ?? min(ProcessInfo.processInfo.activeProcessorCount, Self.maxWorkers)))
+        let inputs = (0..<workers).map { _ in BlockingQueue<Result<ChunkRef, VaultError>>(capacity: 8) }
         let queues = (0..<workers).map { _ in BlockingQueue<Result<Data, VaultError>>(capacity: 4) }
         let storage = self.storage
+        let path = file.path
+        // The feeder is the only thread that touches `feed`; `read` returns only once it ended.
+        let fed = DispatchSemaphore(value: 0)
+        let feeder = Thread {
+            for index in 0..<count {
+                let r: Result<ChunkRef, VaultError>
+                do {
+                    if let ref = try feed.next() { r = .success(ref) }
+                    else { r = .failure(VaultError(.corrupt, "\(path): the manifest lists \(index) chunks, not \(count)")) }
+                } catch {
+                    r = .failure(error as? VaultError ?? VaultError(.io, "\(path): \(error)"))
+                }
+                guard inputs[index % workers].put(r) else { break }
+                if case .failure = r { break }
+            }
+            for q in inputs { q.close() }
+            fed.signal()
+        }
+        feeder.stackSize = 1 << 20
+        feeder.start()
         for w in 0..<workers {
-            let ahead = queues[w]
+            let wanted = inputs[w], ahead = queues[w]
             let dec = w == 0 ? decompressor : Decompressor()
             let producer = Thread {
                 let bases = BaseCache(storage: storage, decompressor: dec)
-                for index in stride(from: w, to: file.chunks.count, by: workers) {
-                    let ref = file.chunks[index]
-                    bases.prefetch(ref.bases)
-                    let r = Result { try Self.fetch(storage, file: file, index: index, ref: ref, decompressor: dec, bases: bases) }
-                        .mapError { $0 as? VaultError ?? VaultError(.io, "\(file.path): \($0)") }
-                    guard ahead.put(r) else { return }
+                for index in stride(from: w, to: count, by: workers) {
+                    guard let next = wanted.take() else { break }
+                    let r = next.flatMap { ref in
+                        bases.prefetch(ref.bases)
+                        return Result { try Self.fetch(storage, file: file, count: count, index: index, ref: ref, decompressor: dec, bases: bases) }
+                            .mapError { $0 as? VaultError ?? VaultError(.io, "\(path): \($0)") }
+                    }
+                    guard ahead.put(r) else { break }
                     if case .failure = r { break }
                 }
                 ahead.close()
@@ -52,7 +87,13 @@ public struct FileReader {
             producer.stackSize = 1 << 20
             producer.start()
         }
-        defer { for q in queues { q.close() } }   // on an error below, wake and stop the workers
+        defer {
+            // On an error below, wake and stop the workers and the feeder; wait for the feeder
+            // (it may be reading `feed`, which the caller reuses).
+            for q in queues { q.close() }
+            for q in inputs { q.close() }
+            fed.wait()
+        }
 
         // The file's SHA-256 runs on a thread of its own, beside `sink`'s writes: on this thread
         // the two took turns, and were the longest serial part of a restore.
@@ -69,7 +110,7 @@ public struct FileReader {
         hasher.start()
         defer { toHash.close() }   // on an error below, the hasher drains what it has and ends
         var total: Int64 = 0
-        for index in file.chunks.indices {
+        for index in 0..<count {
             guard let next = queues[index % workers].take() else { break }
             let plain = try next.get()
             toHash.put(plain)
@@ -83,8 +124,10 @@ public struct FileReader {
             // Chunks are checked one by one only now, to name the damaged one (if the manifest's
             // chunk list is intact, one is).
             let bases = BaseCache(storage: storage, decompressor: decompressor)
-            for (index, ref) in file.chunks.enumerated() {
-                _ = try Self.fetch(storage, file: file, index: index, ref: ref, decompressor: decompressor, bases: bases, verify: true)
+            let list = try again()
+            for index in 0..<count {
+                guard let ref = try list.next() else { break }
+                _ = try Self.fetch(storage, file: file, count: count, index: index, ref: ref, decompressor: decompressor, bases: bases, verify: true)
             }
             throw VaultError(.corrupt,
                 "\(file.path): the restored bytes (\(total) bytes, sha256 \(digest)) do not match the manifest (\(file.size) bytes, sha256 \(file.sha256)).",
@@ -97,13 +140,13 @@ public struct FileReader {
     /// chunk fails its check, the chain is decoded again link by link, verified, to name the
     /// broken link. Without (`read`, whose whole-file SHA-256 covers every chunk), only the
     /// lengths are checked on the way.
-    static func fetch(_ storage: any Storage, file: FileEntry, index: Int, ref: ChunkRef, decompressor: Decompressor,
+    static func fetch(_ storage: any Storage, file: FileEntry, count: Int, index: Int, ref: ChunkRef, decompressor: Decompressor,
                       bases: BaseCache, verify: Bool = false) throws -> Data {
         let object: Data
         do { object = try storage.get(ChunkCodec.key(for: ref.id)) }
         catch let e as VaultError where e.code == .objectMissing {
             throw VaultError(.corrupt,
-                "\(file.path): chunk \(index + 1) of \(file.chunks.count) (\(ref.id)) is missing from the vault; this file cannot be restored from this vault.",
+                "\(file.path): chunk \(index + 1) of \(count) (\(ref.id)) is missing from the vault; this file cannot be restored from this vault.",
                 cause: e.message, location: ChunkCodec.key(for: ref.id))
         }
         do {
@@ -122,7 +165,7 @@ public struct FileReader {
                 throw e
             }
         } catch var e as VaultError {
-            e.message = "\(file.path): chunk \(index + 1) of \(file.chunks.count): " + e.message
+            e.message = "\(file.path): chunk \(index + 1) of \(count): " + e.message
             throw e
         }
     }

@@ -72,13 +72,17 @@ extension ManifestCodec {
     }
 
     /// The manifest at `key` without its chunk lists, calling `visit` with its chunk entries a
-    /// batch at a time, in order, holding none of them (garbage collection's mark: a 1 TiB
-    /// point's decoded entries are hundreds of MB).
-    public static func decode(_ storage: any Storage, key: String, visit: @escaping ([ChunkRef]) throws -> Void) throws -> Manifest {
-        try decode(what: key, sha256: false, keepChunks: true, visit: visit) { feed in try storage.read(key) { try feed($0) } }.manifest
+    /// batch at a time, in order, with the index of the file (in `files`) whose list the batch
+    /// belongs to (a batch never spans two files; a file with no chunks gets no call), holding
+    /// none of them (garbage collection's mark, restore and verify: a 1 TiB point's decoded
+    /// entries are hundreds of MB). Returns the manifest and how many entries each file lists.
+    public static func decode(_ storage: any Storage, key: String, visit: @escaping (Int, [ChunkRef]) throws -> Void) throws
+        -> (manifest: Manifest, chunkCounts: [Int]) {
+        let r = try decode(what: key, sha256: false, keepChunks: true, visit: visit) { feed in try storage.read(key) { try feed($0) } }
+        return (r.manifest, r.chunkCounts)
     }
 
-    private static func decode(what: String, sha256: Bool, keepChunks: Bool, visit: (([ChunkRef]) throws -> Void)? = nil,
+    private static func decode(what: String, sha256: Bool, keepChunks: Bool, visit: ((Int, [ChunkRef]) throws -> Void)? = nil,
                                source: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws
         -> (manifest: Manifest, chunkCounts: [Int], sha256: String?) {
         var scanner = ManifestScanner(what: what, keepChunks: keepChunks, visit: visit)
@@ -230,9 +234,10 @@ struct ManifestScanner {
     /// Per file object, how many chunk entries its list has (counted when not kept).
     private(set) var chunkCounts: [Int] = []
 
-    /// When set, decoded entries go here a batch at a time instead of into the manifest.
-    private let visit: (([ChunkRef]) throws -> Void)?
-    init(what: String, keepChunks: Bool = true, visit: (([ChunkRef]) throws -> Void)? = nil) {
+    /// When set, decoded entries go here a batch at a time (with their file's index) instead
+    /// of into the manifest.
+    private let visit: ((Int, [ChunkRef]) throws -> Void)?
+    init(what: String, keepChunks: Bool = true, visit: ((Int, [ChunkRef]) throws -> Void)? = nil) {
         self.what = what; self.keepChunks = keepChunks; self.visit = visit
     }
 
@@ -346,7 +351,7 @@ struct ManifestScanner {
         let decoded = try VaultJSON.decode([ChunkRef].self, from: batch, what: what)
         batch = Data("[".utf8)
         batchCount = 0
-        if let visit { return try visit(decoded) }
+        if let visit { return try visit(fileChunks.count - 1, decoded) }
         fileChunks[fileChunks.count - 1]?.append(contentsOf: decoded)
     }
 

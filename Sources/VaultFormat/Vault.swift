@@ -170,7 +170,7 @@ public struct Vault: Sendable {
         for key in try storage.keys(prefix: "points/") where key.hasSuffix(".json") {
             let id = String(key.dropFirst("points/".count).dropLast(".json".count))
             guard !skipping.contains(id) else { continue }
-            _ = try ManifestCodec.decode(storage, key: key, visit: body)
+            _ = try ManifestCodec.decode(storage, key: key) { _, batch in try body(batch) }
         }
     }
 
@@ -193,6 +193,12 @@ public struct Vault: Sendable {
     /// point that is not soft-deleted, unless `includeDeleted`).
     public func resolvePoint(_ ref: String, includeDeleted: Bool = false) throws -> Manifest {
         try loadPoint(key: Vault.pointKey(try resolvePointId(ref, includeDeleted: includeDeleted)))
+    }
+
+    /// `resolvePoint` without the chunk lists (`ManifestCodec.decodeSummary`): for what needs
+    /// a point's files, not its chunks.
+    public func resolveSummary(_ ref: String, includeDeleted: Bool = false) throws -> Manifest {
+        try ManifestCodec.decodeSummary(storage, key: Vault.pointKey(try resolvePointId(ref, includeDeleted: includeDeleted))).manifest
     }
 
     /// The id `resolvePoint` resolves `ref` to, reading no manifest unless two live points

@@ -119,7 +119,7 @@ public struct PointVerifier {
     /// a damaged target instead.
     public func target(_ ref: String, includeDeleted: Bool) throws -> Target {
         let id: String
-        do { id = try vault.resolvePoint(ref, includeDeleted: includeDeleted).id }
+        do { id = try vault.resolvePointId(ref, includeDeleted: includeDeleted) }
         catch let e as VaultError where e.code == .corrupt {
             guard let key = e.location, key.hasPrefix("points/"), key.hasSuffix(".json") else { throw e }
             let id = String(key.dropFirst("points/".count).dropLast(".json".count))
@@ -163,9 +163,13 @@ public struct PointVerifier {
     /// decode, or whose `id` is not the one its key names, is reported as damage.
     public func verify(id: String, state: String, progress: (VerifyEvent) -> Void = { _ in }) -> PointCheck {
         let key = Vault.pointKey(id)
-        let manifest: Manifest, hash: String
-        do { (manifest, hash) = try ManifestCodec.decodeHashed(vault.storage, key: key) }
-        catch {
+        // Without its chunk lists first (the files to check, the JSON's hash), then once more
+        // file by file as they are read (`PointChunkStream`): a point's whole list is never held.
+        let manifest: Manifest, counts: [Int], hash: String
+        do {
+            let r = try ManifestCodec.decodeSummary(vault.storage, key: key, sha256: true)
+            (manifest, counts, hash) = (r.manifest, r.chunkCounts, r.sha256 ?? "")
+        } catch {
             // The hash of the JSON, when it decompresses, to name the damaged manifest in the report.
             let json = try? vault.manifestJSON(key: key)
             return PointCheck(id: id, state: state, manifestSha256: json.map { d in d.withUnsafeBytes { ChunkCodec.sha256Hex($0) } },
@@ -177,22 +181,27 @@ public struct PointVerifier {
                 location: key)
             return PointCheck(id: id, state: state, manifestSha256: hash, failures: [.init(file: nil, error: e)])
         }
-        return verify(manifest, state: state, manifestSha256: hash, progress: progress)
+        return verify(manifest, counts: counts, key: key, state: state, manifestSha256: hash, progress: progress)
     }
 
-    /// Verifies every file of `manifest`.
-    public func verify(_ manifest: Manifest, state: String, manifestSha256: String? = nil,
-                       progress: (VerifyEvent) -> Void = { _ in }) -> PointCheck {
+    /// Verifies every file of `manifest` (a summary: its chunk lists are read from `key`,
+    /// `counts` entries each, as they are needed).
+    func verify(_ manifest: Manifest, counts: [Int], key: String, state: String, manifestSha256: String,
+                progress: (VerifyEvent) -> Void) -> PointCheck {
         var check = PointCheck(id: manifest.id, state: state, files: manifest.files.count, manifestSha256: manifestSha256)
         check.startedAt = manifest.startedAt
         progress(.point(id: manifest.id, files: manifest.files.count, bytes: manifest.files.reduce(0) { $0 + $1.size }))
         let reader = FileReader(storage: vault.storage)
-        for file in manifest.files {
+        let storage = vault.storage
+        func lists() -> PointChunkStream { PointChunkStream(storage: storage, key: key, expected: manifest, counts: counts) }
+        var stream = lists()
+        defer { stream.close() }
+        for (k, file) in manifest.files.enumerated() {
             let started = Date()
             var lastReport = started
             var done: Int64 = 0
             do {
-                try reader.read(file) { chunk in
+                try reader.read(file, count: counts[k], feed: stream.feed(file: k), again: { lists().feed(file: k) }) { chunk in
                     done += Int64(chunk.count)
                     let now = Date()
                     if now.timeIntervalSince(lastReport) >= reportEvery {
@@ -206,8 +215,18 @@ public struct PointVerifier {
                 let failure = PointCheck.Failure(file: file.path, error: Self.vaultError(error, key: nil))
                 check.failures.append(failure)
                 progress(.fileFailed(failure))
+                // A file that failed may have left its list half read: the next file's comes
+                // from a fresh read of the manifest.
+                stream.close()
+                stream = lists()
             }
             check.filesChecked += 1
+        }
+        do { try stream.finish() }
+        catch {
+            let failure = PointCheck.Failure(file: nil, error: Self.vaultError(error, key: key))
+            check.failures.append(failure)
+            progress(.fileFailed(failure))
         }
         check.updateStatus()
         return check

@@ -212,14 +212,14 @@ public struct VaultServer: Sendable {
         default: return Self.error(VaultError(.invalidArgument, "Give exactly one of \"to\" (a directory on the server) or \"tar\" (an archive path)."))
         }
         let manifest: Manifest
-        do { manifest = try VaultControl(vault: vault).view(body.point).manifest; _ = try RestoreEngine.select(manifest, databases: body.databases ?? []) }
+        do { manifest = try vault.resolveSummary(body.point, includeDeleted: true); _ = try RestoreEngine.select(manifest, databases: body.databases ?? []) }
         catch let e as VaultError { return Self.error(e) } catch { return Self.error(VaultError(.internalError, "\(error)")) }
         let id = "restore-" + Identifier.make()
         let totals = ProgressTotals()
         live.add(id, .init(kind: .restore, totals: totals, startedAt: Date(), actor: actor, server: manifest.server.name, point: manifest.id))
         let t = Thread { [self] in
             defer { live.remove(id) }
-            do { _ = try RestoreEngine(vault: vault, progress: totals).restore(manifest, to: target, databases: body.databases ?? [], jobId: id, actor: actor) }
+            do { _ = try RestoreEngine(vault: vault, progress: totals).restore(point: manifest.id, to: target, databases: body.databases ?? [], jobId: id, actor: actor) }
             catch { logger.error("restore failed", metadata: ["job": "\(id)", "error": "\(error)"]) }
         }
         t.start()
