@@ -13,7 +13,8 @@
 #     the large point, and `pgvault purge --dry-run` (garbage collection's mark reads every
 #     manifest's chunk entries);
 #   - then a second point as long whose entries all name one real 64-byte chunk, and REPS
-#     times `pgvault restore` and `pgvault verify` of it (they read its chunk list back).
+#     times `pgvault restore`, `pgvault verify` and `pgvault copy` (into a new vault) of it
+#     (they read its chunk list back).
 #   bench/p8-large-manifest.sh
 #   P8_CHUNKS=50000 REPS=1 bench/p8-large-manifest.sh    # smoke run
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -84,9 +85,22 @@ for ((r = 1; r <= REPS; r++)); do
   m_v+=("$(max_rss_kb "$w/verify-time.txt")")
 done
 rm -rf "$w/restored"
+t_c=(); m_c=()
+for ((r = 1; r <= REPS; r++)); do
+  log "repetition $r/$REPS: pgvault copy $small to a new vault"
+  pgv_init "$w/copy"
+  t0=$(now)
+  /usr/bin/time -v -o "$w/copy-time.txt" "$BIN" copy --from "$VAULT" --to "$w/copy" "$small" >/dev/null
+  t1=$(now)
+  t_c+=("$(elapsed "$t0" "$t1")")
+  m_c+=("$(max_rss_kb "$w/copy-time.txt")")
+  chmod -R u+w "$w/copy"; rm -rf "$w/copy"
+done
+rec seconds.copy "$(median "${t_c[@]}")"; recl seconds_all.copy "${t_c[@]}"
+rec kib.copy_peak_rss "$(median "${m_c[@]}")"; recl kib_all.copy_peak_rss "${m_c[@]}"
 rec seconds.restore "$(median "${t_r[@]}")"; recl seconds_all.restore "${t_r[@]}"
 rec kib.restore_peak_rss "$(median "${m_r[@]}")"; recl kib_all.restore_peak_rss "${m_r[@]}"
 rec seconds.verify "$(median "${t_v[@]}")"; recl seconds_all.verify "${t_v[@]}"
 rec kib.verify_peak_rss "$(median "${m_v[@]}")"; recl kib_all.verify_peak_rss "${m_v[@]}"
 note "reported only: the backup's peak RSS with a previous point of $P8_CHUNKS chunks, $P8_DEPTH-deep chains"
-bench_finish "P8 a point of $P8_CHUNKS chunks: backup after it, show of it, purge --dry-run; restore and verify of one as long"
+bench_finish "P8 a point of $P8_CHUNKS chunks: backup after it, show of it, purge --dry-run; restore, verify and copy of one as long"

@@ -15,8 +15,9 @@ With `restorable`, the point is one day older than the newest (no backup takes i
 bases from it) and every entry names one and the same real chunk instead: 64 bytes stored as
 is (codec 0, written here if missing), so the dump file is CHUNKS x 64 bytes (41 MB for
 650,000) and restore and verify of the point read it back whole; each entry keeps its
-random head, sketch, cut and chain (a full chunk's chain is not read on restore), so the list
-costs what a real one of that length costs to decode.
+random head, sketch and cut, and a chain as deep that names the same chunk (a full chunk's
+chain is not read on restore; copy finds every link), so the list costs what a real one of
+that length costs to decode.
 """
 import hashlib
 import datetime as dt
@@ -62,12 +63,16 @@ def main():
     chunks = []
     for _ in range(n):
         c = {"id": hexd(64), "size": 1_400_000 + rnd.randrange(400_000), "head": hexd(32), "sketch": hexd(128), "cut": hexd(11)}
-        if restorable:
-            c["id"], c["size"] = same, len(plain)
         if depth > 0:
             c["base"] = hexd(64)
         if depth > 1:
             c["chain"] = [hexd(64) for _ in range(depth - 1)]
+        if restorable:
+            c["id"], c["size"] = same, len(plain)
+            if "base" in c:
+                c["base"] = same
+            if "chain" in c:
+                c["chain"] = [same] * len(c["chain"])
         chunks.append(c)
     for f in m["files"]:
         if f["kind"] == "dump":

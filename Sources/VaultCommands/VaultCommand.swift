@@ -26,7 +26,7 @@ struct SettingsReport: Encodable {
 }
 
 func printSettings(_ vault: Vault, _ s: ProtectionSettings, json: Bool) throws {
-    let views = try VaultControl(vault: vault).pointViews(summaries: true)
+    let views = try VaultControl(vault: vault).pointViews()
     let report = SettingsReport(vault: vault.storage.location, id: vault.config.id, format: vault.config.format, settings: s,
                                 points: views.count, softDeletedPoints: views.filter { $0.state.isSoftDeleted }.count,
                                 heldPoints: views.filter { $0.state.isHeld }.count, storedBytes: try vault.storedChunkBytes(),

@@ -238,7 +238,7 @@ public struct CatalogIndex: Sendable {
         if let data = try? storage.get(key), let m = try? VaultJSON.decode(Manifest.self, from: data, what: key), m.id == id {
             return (m, false)
         }
-        return (Vault.summary(of: try vault.loadPoint(key: Vault.pointKey(id))), true)
+        return (try ManifestCodec.decodeSummary(storage, key: Vault.pointKey(id)).manifest, true)
     }
 
     /// Writes the loose entry of a committed point (best effort).
@@ -279,7 +279,9 @@ public struct CatalogIndex: Sendable {
         let before = try packs()
         let ids = try vault.pointIds()
         let found = Self.parallelMap(ids.count) { k in
-            Result { Vault.summary(of: try self.vault.loadPoint(key: Vault.pointKey(ids[k]))) }
+            // Without the chunk lists (counted, not decoded: `verify` checks them), so that
+            // rebuilding over large points holds one summary each, not their lists.
+            Result { try ManifestCodec.decodeSummary(self.vault.storage, key: Vault.pointKey(ids[k])).manifest }
         }
         let summaries = try found.map { try $0.get() }
         let seq = (before.first?.seq ?? 0) + 1

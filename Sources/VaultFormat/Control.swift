@@ -4,6 +4,7 @@ public import VaultStorage
 
 /// A recovery point with its current mutable state.
 public struct PointView: Sendable {
+    /// The point's manifest without its chunk lists (`Vault.summary(of:)`).
     public var manifest: Manifest
     public var state: PointState
     /// Sequence number of the state record `state` came from (0: none yet). A change writes
@@ -93,11 +94,12 @@ public struct VaultControl: Sendable {
 
     static func statePrefix(_ id: String) -> String { "state/\(id)" }
 
-    /// Every point with its state, newest first; soft-deleted ones included.
-    /// With `summaries`, the manifests come from the catalog without their chunk lists (for
-    /// listings); without, every manifest is read whole (for GC, holds, copies).
-    public func pointViews(summaries: Bool = false) throws -> [PointView] {
-        let manifests = summaries ? try vault.summaries() : try vault.points()
+    /// Every point with its state, newest first; soft-deleted ones included. The manifests
+    /// come from the catalog, without their chunk lists: what needs a point's chunks (garbage
+    /// collection, holds, retention, copies, restore, verify) reads them from its manifest a
+    /// batch at a time.
+    public func pointViews() throws -> [PointView] {
+        let manifests = try vault.summaries()
         let latestKey = try latestStateKeys()
         return try manifests.map { m in
             var state = PointState(pointId: m.id, retainUntil: m.retainUntil)
@@ -110,7 +112,7 @@ public struct VaultControl: Sendable {
         }
     }
 
-    /// Every point as `points --json` shows it (`PointSummary` of `pointViews(summaries: true)`,
+    /// Every point as `points --json` shows it (`PointSummary` of `pointViews()`,
     /// same order), handed to `body` one at a time from the catalog: for listings of large
     /// vaults, which then never hold every point's summary at once.
     public func forEachPointSummary(_ body: (PointSummary) throws -> Void) throws {
@@ -136,7 +138,7 @@ public struct VaultControl: Sendable {
     }
 
     public func view(_ ref: String) throws -> PointView {
-        try view(of: vault.resolvePoint(ref, includeDeleted: true))
+        try view(of: vault.resolveSummary(ref, includeDeleted: true))
     }
 
     /// The view of the point whose manifest (or summary) is `m`: its state from its records.
@@ -223,7 +225,7 @@ public struct VaultControl: Sendable {
         try require(.setRetention(until), point: v.state, settings: try settings())
         let old = v.state.retainUntil
         v.state.retainUntil = Timestamp.millis(until)
-        try ObjectLock.extend(vault: vault, point: v.manifest, until: v.state.retainUntil ?? until)   // S3: before the record
+        try ObjectLock.extend(vault: vault, point: v.id, until: v.state.retainUntil ?? until)   // S3: before the record
         try writeState(v.state, after: v)
         try audit.append(operation: "point.retain", target: v.id,
                          details: ["from": old.map(Timestamp.rfc3339) ?? "none", "to": Timestamp.rfc3339(until)], actor: actor, now: now)
@@ -235,7 +237,7 @@ public struct VaultControl: Sendable {
         var v = try view(ref)
         try require(.setHold, point: v.state, settings: try settings())
         v.state.hold = PointState.Hold(reason: reason, setAt: now, setBy: actor)
-        try ObjectLock.legalHold(control: self, point: v.manifest, on: true)   // S3 legal hold
+        try ObjectLock.legalHold(control: self, point: v.id, on: true)   // S3 legal hold
         try writeState(v.state, after: v)
         try audit.append(operation: "hold.set", target: v.id, details: ["reason": reason], actor: actor, now: now)
         try storage.sync()
@@ -246,7 +248,7 @@ public struct VaultControl: Sendable {
         var v = try view(ref)
         try require(.clearHold, point: v.state, settings: try settings())
         v.state.hold = nil
-        try ObjectLock.legalHold(control: self, point: v.manifest, on: false)   // S3 legal hold
+        try ObjectLock.legalHold(control: self, point: v.id, on: false)   // S3 legal hold
         try writeState(v.state, after: v)
         try audit.append(operation: "hold.clear", target: v.id, details: ["reason": reason], actor: actor, now: now)
         try storage.sync()

@@ -39,12 +39,10 @@ public enum VaultCopy {
         if refs.isEmpty {
             // Which points, from the catalog; each is then read from its own manifest and state
             // records when its turn comes (the catalog is never trusted for what is copied).
-            selected = try source.pointViews(summaries: true).filter { !$0.state.isSoftDeleted }
+            selected = try source.pointViews().filter { !$0.state.isSoftDeleted }
         } else {
             selected = try refs.map { ref in
-                var v = try source.view(ref)
-                v.manifest = Vault.summary(of: v.manifest)   // only one manifest's chunk lists in memory at a time
-                return v
+                try source.view(ref)   // without its chunk lists (read as the point is copied)
             }
         }
         selected.sort { $0.id < $1.id }
@@ -69,7 +67,7 @@ public enum VaultCopy {
                     if let u = merged.retainUntil, u != tv.state.retainUntil { try ObjectLock.extendKey(dst.storage, key: key, until: u) }
                     let series = Series(storage: dst.storage, prefix: VaultControl.statePrefix(v.id))
                     try series.append(try VaultJSON.encode(merged), seq: tv.stateSeq + 1)
-                    if merged.isHeld && !tv.state.isHeld { try ObjectLock.legalHold(control: target, point: tv.manifest, on: true) }
+                    if merged.isHeld && !tv.state.isHeld { try ObjectLock.legalHold(control: target, point: tv.id, on: true) }
                     try AuditLog(storage: dst.storage).append(operation: "point.copy", target: v.id,
                         details: ["from": src.config.id, "state": "completed an earlier, interrupted copy"], actor: actor)
                 }
@@ -77,37 +75,15 @@ public enum VaultCopy {
                 continue
             }
             progress?("copying point \(v.id)")
-            let manifest = v.manifest
+            let manifest = v.manifest   // without its chunk lists: they are read below, a batch at a time
             let until = v.state.retainUntil
             let chunkStorage = ObjectLock.forChunks(dst.storage, until: until)
-            // Every object the point needs, each once, as 32-byte digests (a 1 TiB point with
-            // 11-deep chains needs ~7 million: as strings they took over a gigabyte).
-            var seen = Set<ChunkDigest>()
-            var order: [ChunkDigest] = []
-            var sizes: [ChunkDigest: Int] = [:]   // of the file's own chunks (not of chain links)
-            var odd: [String] = []                  // ids that are not a SHA-256 (no pgvault writes one)
-            func add(_ id: String) -> ChunkDigest? {
-                guard let d = ChunkDigest(hex: id) else {
-                    if !odd.contains(id) { odd.append(id) }
-                    return nil
-                }
-                if seen.insert(d).inserted { order.append(d) }
-                return d
-            }
-            for f in manifest.files {
-                for c in f.chunks {
-                    // The chain first, root first: a delta chunk is only readable with its bases.
-                    for b in c.bases.reversed() { _ = add(b) }
-                    if let d = add(c.id), sizes[d] == nil { sizes[d] = c.size }
-                }
-            }
-            seen = []
-            let sent = Locked<(Int, Int64)>((0, 0))
-            let expected = sizes
+            let counts = Locked<(sent: Int, bytes: Int64, reused: Int)>((0, 0, 0))
             @Sendable func copyOne(_ id: String, size: Int?) throws {
                 let ckey = ChunkCodec.key(for: id)
                 if try chunkStorage.exists(ckey) {
                     try ObjectLock.extendChunk(chunkStorage, key: ckey)
+                    counts.withLock { $0.reused += 1 }
                     return
                 }
                 var object = try src.storage.get(ckey)
@@ -122,12 +98,40 @@ public enum VaultCopy {
                 do { try chunkStorage.put(ckey, object, mode: .createOnly) }
                 catch let e as VaultError where e.code == .objectExists {
                     try ObjectLock.extendChunk(chunkStorage, key: ckey)
+                    counts.withLock { $0.reused += 1 }
                     return
                 }
-                sent.withLock { $0 = ($0.0 + 1, $0.1 + Int64(object.count)) }
+                counts.withLock { $0 = ($0.sent + 1, $0.bytes + Int64(object.count), $0.reused) }
             }
-            try ObjectLock.parallel(order) { d in try copyOne(d.hex, size: expected[d]) }
-            try ObjectLock.parallel(odd) { try copyOne($0, size: nil) }
+            // The point's chunk entries come a batch at a time from its manifest (a 1 TiB point
+            // lists ~650,000 chunks and, with 11-deep chains, needs ~7 million objects: neither
+            // list is held). Each batch's objects are copied before the next batch is read,
+            // each chunk's chain first, root first. An object already handled is skipped while
+            // it is among the last `recentLimit` (as 32-byte digests); beyond that the target's
+            // `exists` answers (it is asked for every object anyway).
+            let recentLimit = 1 << 18
+            var recent = Set<ChunkDigest>()
+            _ = try ManifestCodec.decode(src.storage, key: key) { _, batch in
+                var order: [ChunkDigest] = []
+                var sizes: [ChunkDigest: Int] = [:]   // of the file's own chunks (not of chain links)
+                var odd: [String] = []                  // ids that are not a SHA-256 (no pgvault writes one)
+                func add(_ id: String) -> ChunkDigest? {
+                    guard let d = ChunkDigest(hex: id) else {
+                        if !odd.contains(id) { odd.append(id) }
+                        return nil
+                    }
+                    if recent.insert(d).inserted { order.append(d) }
+                    return d
+                }
+                for c in batch {
+                    for b in c.bases.reversed() { _ = add(b) }
+                    if let d = add(c.id), sizes[d] == nil { sizes[d] = c.size }
+                }
+                let expected = sizes
+                try ObjectLock.parallel(order) { d in try copyOne(d.hex, size: expected[d]) }
+                try ObjectLock.parallel(odd) { try copyOne($0, size: nil) }
+                if recent.count > recentLimit { recent = [] }
+            }
             try dst.storage.sync()
             // As for a backup: never commit on a lease that lapsed (a sweep may have run).
             try lease.check()
@@ -145,14 +149,14 @@ public enum VaultCopy {
                 let series = Series(storage: dst.storage, prefix: VaultControl.statePrefix(v.id))
                 try series.append(try VaultJSON.encode(v.state), seq: (try series.entries().last?.seq ?? 0) + 1)
             }
-            if v.state.isHeld { try ObjectLock.legalHold(control: target, point: manifest, on: true) }
+            if v.state.isHeld { try ObjectLock.legalHold(control: target, point: v.id, on: true) }
             var details = ["from": src.config.id, "source": src.storage.location]
             if let until { details["retainUntil"] = Timestamp.rfc3339(until) }
             if let h = v.state.hold { details["hold"] = h.reason }
             try AuditLog(storage: dst.storage).append(operation: "point.copy", target: v.id, details: details, actor: actor)
             try dst.storage.sync()
-            let s = sent.get()
-            report.copied.append(.init(point: v.id, chunksSent: s.0, bytesSent: s.1, chunksReused: order.count + odd.count - s.0,
+            let s = counts.get()
+            report.copied.append(.init(point: v.id, chunksSent: s.sent, bytesSent: s.bytes, chunksReused: s.reused,
                                        retainUntil: until, held: v.state.isHeld))
         }
         return report

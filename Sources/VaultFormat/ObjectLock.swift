@@ -50,32 +50,39 @@ public enum ObjectLock {
 
     /// `retain`: extends the lock of the point's manifest, state records and chunks to `until`
     /// (before the new state record is written).
-    public static func extend(vault: Vault, point: Manifest, until: Date) throws {
+    public static func extend(vault: Vault, point id: String, until: Date) throws {
         guard let s = vault.storage as? LockingStorage, let mode = try s.lockMode(), until > Date() else { return }
-        try s.base.extendRetention(key: Vault.pointKey(point.id), until: until, mode: mode)
-        for o in try s.base.list(prefix: VaultControl.statePrefix(point.id) + "/") {
+        try s.base.extendRetention(key: Vault.pointKey(id), until: until, mode: mode)
+        for o in try s.base.list(prefix: VaultControl.statePrefix(id) + "/") {
             try s.base.extendRetention(key: o.key, until: until, mode: mode)
         }
-        try parallel(chunkKeys(point)) { try s.base.extendRetention(key: $0, until: until, mode: mode) }
+        try forEachChunkBatch(vault.storage, point: id) { ids in
+            try parallel(ids) { try s.base.extendRetention(key: ChunkCodec.key(for: $0), until: until, mode: mode) }
+        }
     }
 
     /// `hold set` / `hold clear`: S3 legal hold on the point's manifest, state records and
     /// chunks. Clearing leaves the chunks that another held point uses on hold.
-    public static func legalHold(control: VaultControl, point: Manifest, on: Bool) throws {
+    /// Clearing a hold leaves it on the chunks that another held point needs: those are marked
+    /// by their ids' first 64 bits (`ChunkIdSet`, as garbage collection marks), which can only
+    /// err towards leaving a hold on.
+    public static func legalHold(control: VaultControl, point id: String, on: Bool) throws {
         guard let s = control.vault.storage as? LockingStorage, try s.bucketLocks() else { return }
-        var keys = chunkKeys(point)
+        var keep = ChunkIdSet()
         if !on {
-            var keep = Set<String>()
-            for v in try control.pointViews(summaries: true) where v.id != point.id && v.state.isHeld {
-                keep.formUnion(chunkKeys(try control.vault.loadPoint(key: Vault.pointKey(v.id))))   // one at a time
+            for v in try control.pointViews() where v.id != id && v.state.isHeld {
+                _ = try ManifestCodec.decode(control.vault.storage, key: Vault.pointKey(v.id)) { _, batch in
+                    for c in batch { keep.insert(objectsOf: c) }
+                }
             }
-            keys.removeAll { keep.contains($0) }
         }
-        try s.base.applyLegalHold(key: Vault.pointKey(point.id), on: on)
-        for o in try s.base.list(prefix: VaultControl.statePrefix(point.id) + "/") {
+        try s.base.applyLegalHold(key: Vault.pointKey(id), on: on)
+        for o in try s.base.list(prefix: VaultControl.statePrefix(id) + "/") {
             try s.base.applyLegalHold(key: o.key, on: on)
         }
-        try parallel(keys) { try s.base.applyLegalHold(key: $0, on: on) }
+        try forEachChunkBatch(control.vault.storage, point: id) { ids in
+            try parallel(on ? ids : ids.filter { !keep.contains($0) }) { try s.base.applyLegalHold(key: ChunkCodec.key(for: $0), on: on) }
+        }
     }
 
     /// What garbage collection did to object versions and unfinished uploads.
@@ -101,11 +108,17 @@ public enum ObjectLock {
         return out
     }
 
-    static func chunkKeys(_ m: Manifest) -> [String] {
-        var seen = Set<String>()
-        var out: [String] = []
-        for f in m.files { for c in f.chunks { for id in c.objectIds where seen.insert(id).inserted { out.append(ChunkCodec.key(for: id)) } } }
-        return out
+    /// The ids of the objects point `id`'s chunks need (each chunk and every link of its
+    /// chain), a batch at a time while its manifest is read, never its whole list (a 1 TiB
+    /// point with 11-deep chains needs ~7 million). An id is given once a batch; it may come
+    /// again in a later batch, so `body` must be idempotent (locks and holds are).
+    static func forEachChunkBatch(_ storage: any Storage, point id: String, _ body: @escaping ([String]) throws -> Void) throws {
+        _ = try ManifestCodec.decode(storage, key: Vault.pointKey(id)) { _, batch in
+            var seen = Set<String>()
+            var ids: [String] = []
+            for c in batch { for o in c.objectIds where seen.insert(o).inserted { ids.append(o) } }
+            try body(ids)
+        }
     }
 
     /// Runs `body` over `items` on up to 8 threads; rethrows the first error.

@@ -47,7 +47,7 @@ extension VaultControl {
     public func purge(dryRun: Bool, grace: TimeInterval = 3600) throws -> PurgeReport {
         var report = PurgeReport(dryRun: dryRun)
         let s = try settings()
-        let views = try pointViews(summaries: true)   // the decision is taken again on each point's own records below
+        let views = try pointViews()   // the decision is taken again on each point's own records below
         var purging = Set<String>()
         for v in views where v.state.isSoftDeleted || v.state.removingAt != nil {
             switch Protection.decide(.purge, settings: s, point: v.state, now: now) {

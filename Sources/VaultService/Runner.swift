@@ -152,7 +152,7 @@ public struct Runner: Sendable {
 
     /// Facts the pure planners need, for every point of the vault.
     private func facts() throws -> [PointFacts] {
-        try VaultControl(vault: vault, now: now()).pointViews(summaries: true).map { v in
+        try VaultControl(vault: vault, now: now()).pointViews().map { v in
             PointFacts(id: v.id, server: v.manifest.server.name, startedAt: v.manifest.startedAt, status: v.manifest.status,
                        onDemand: v.manifest.onDemand ?? true, retainUntil: v.state.retainUntil,
                        softDeleted: v.state.isSoftDeleted, held: v.state.isHeld)

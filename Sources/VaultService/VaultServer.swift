@@ -100,7 +100,7 @@ public struct VaultServer: Sendable {
 
         router.get("/metrics") { _, _ -> Response in
             let text: String = await onThread { [self] in
-                let views = (try? VaultControl(vault: vault).pointViews(summaries: true)) ?? []
+                let views = (try? VaultControl(vault: vault).pointViews()) ?? []
                 let jobs = (try? JobLog(storage: vault.storage).all()) ?? []
                 let stored = (try? vault.storedChunkBytes()) ?? 0
                 return MetricsRenderer.render(points: views, jobs: jobs, storedBytes: stored, running: live.all.count)
@@ -112,7 +112,7 @@ public struct VaultServer: Sendable {
 
         router.get("/v1/points") { _, _ -> Response in
             await onThread { [self] in
-                do { return Self.json(try VaultControl(vault: vault).pointViews(summaries: true).map(PointSummary.init)) }
+                do { return Self.json(try VaultControl(vault: vault).pointViews().map(PointSummary.init)) }
                 catch let e as VaultError { return Self.error(e) } catch { return Self.error(VaultError(.internalError, "\(error)")) }
             }
         }
@@ -121,8 +121,9 @@ public struct VaultServer: Sendable {
             let id = context.parameters.get("id") ?? ""
             return await onThread { [self] in
                 do {
-                    let v = try VaultControl(vault: vault).view(id)
-                    return Self.json(v.manifest)
+                    // The whole manifest, chunk lists included (built in memory: for a point of
+                    // a 1 TiB database that is ~1 GB of JSON; `pgvault show --json` streams it).
+                    return Self.json(try vault.resolvePoint(id, includeDeleted: true))
                 } catch let e as VaultError { return Self.error(e) } catch { return Self.error(VaultError(.internalError, "\(error)")) }
             }
         }

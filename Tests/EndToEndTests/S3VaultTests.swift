@@ -224,9 +224,16 @@ struct S3VaultTests {
         #expect(try raw.getObjectLock(key: newChunk).legalHold)
         let state2 = try #require(try raw.list(prefix: "state/\(p2)/").last?.key)
         #expect(try raw.getObjectLock(key: state2).legalHold)
+        // With P1 held too, clearing P2's hold leaves it on the chunks P1 still needs.
+        try cli.s3(0, ["hold", "set", p1, "--vault", vault, "--reason", "case 8"], env)
+        #expect(try raw.getObjectLock(key: sharedChunk).legalHold)
         try cli.s3(0, ["hold", "clear", p2, "--vault", vault, "--reason", "closed"], env)
         #expect(try !raw.getObjectLock(key: key2).legalHold)
-        #expect(try !raw.getObjectLock(key: newChunk).legalHold)
+        #expect(try !raw.getObjectLock(key: newChunk).legalHold, "a chunk only P2 needs is released")
+        #expect(try raw.getObjectLock(key: sharedChunk).legalHold, "a chunk held P1 needs keeps its hold")
+        #expect(try raw.getObjectLock(key: "points/\(p1).json").legalHold)
+        try cli.s3(0, ["hold", "clear", p1, "--vault", vault, "--reason", "closed"], env)
+        #expect(try !raw.getObjectLock(key: sharedChunk).legalHold)
     }
 
     // (b) backup -> restore-as-files through S3 is byte-identical, to a directory and to S3.

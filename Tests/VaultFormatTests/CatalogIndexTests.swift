@@ -184,7 +184,7 @@ struct CatalogIndexTests {
         _ = try VaultControl(vault: vault).changeSettings(softDelete: .disabled)
         _ = try VaultControl(vault: vault).delete(ms[4].id, reason: "test")
         #expect(try !index.summaries().contains { $0.id == ms[4].id })
-        #expect(try VaultControl(vault: vault).pointViews(summaries: true).count == 4)
+        #expect(try VaultControl(vault: vault).pointViews().count == 4)
     }
 
     @Test(arguments: ["garbage", "truncated", "other-vault"])
@@ -255,7 +255,7 @@ struct CatalogIndexTests {
         let control = VaultControl(vault: vault)
         _ = try control.delete(ms[1].id, reason: "superseded")
         _ = try control.setHold(ms[3].id, reason: "case 42")
-        let views = try control.pointViews(summaries: true)
+        let views = try control.pointViews()
         #expect(views.count == 6)
         let deleted = try #require(views.first { $0.id == ms[1].id })
         #expect(deleted.state.isSoftDeleted && deleted.state.deleteReason == "superseded")
@@ -274,7 +274,7 @@ struct CatalogIndexTests {
         let control = VaultControl(vault: vault)
         _ = try control.delete(ms[2].id, reason: "a \"quoted\" reason\nwith\u{7f} ünï/\u{0}")
         _ = try control.setHold(ms[4].id, reason: "hold\\back\r\u{1f}")
-        let summaries = try control.pointViews(summaries: true).map(PointSummary.init)
+        let summaries = try control.pointViews().map(PointSummary.init)
         #expect(PointSummary.jsonArray(summaries) == (try VaultJSON.encode(summaries)))
         #expect(PointSummary.jsonArray([]) == (try VaultJSON.encode([PointSummary]())))
         #expect(PointSummary.jsonArray(Array(summaries.prefix(1))) == (try VaultJSON.encode(Array(summaries.prefix(1)))))
@@ -291,7 +291,7 @@ struct CatalogIndexTests {
             try control.forEachPointSummary { out.append($0) }
             return out
         }
-        func views() throws -> Data { PointSummary.jsonArray(try control.pointViews(summaries: true).map(PointSummary.init)) }
+        func views() throws -> Data { PointSummary.jsonArray(try control.pointViews().map(PointSummary.init)) }
         #expect(PointSummary.jsonArray(try streamed()) == (try views()))            // loose entries, no pack
         _ = try CatalogIndex(vault: vault).rebuild()
         _ = try control.delete(ms[1].id, reason: "gone\t\"soon\"")
@@ -333,7 +333,7 @@ struct CatalogIndexTests {
         let control = VaultControl(vault: vault)
         var ids: [String] = []
         try control.forEachPointSummary { ids.append($0.id) }
-        #expect(ids == (try control.pointViews(summaries: true).map(\.id)))
+        #expect(ids == (try control.pointViews().map(\.id)))
         #expect(ids.first == ms[0].id)
     }
 }
