@@ -36,71 +36,60 @@ rec depth "$P8_DEPTH"
 rec bytes.manifest_stored "$(stat -c %s "$VAULT/points/$big.json")"
 rec bytes.manifest_json "$("$BIN" show "$big" --vault "$VAULT" --json | wc -c)"
 
-t_b=(); m_b=(); t_s=(); m_s=(); t_g=(); m_g=()
+# measured NAME CMD...: runs CMD under /usr/bin/time -v and appends its wall time and peak RSS
+# to the arrays t_NAME and m_NAME.
+measured() {
+  local name=$1 t0 t1
+  shift
+  t0=$(now)
+  /usr/bin/time -v -o "$w/$name-time.txt" "$@" >/dev/null
+  t1=$(now)
+  eval "t_$name+=(\"\$(elapsed $t0 $t1)\"); m_$name+=(\"\$(max_rss_kb $w/$name-time.txt)\")"
+}
+# report NAME KEY: records the medians (and every value) of t_NAME as seconds.KEY and of
+# m_NAME as kib.KEY_peak_rss.
+report() {
+  local -n ts="t_$1" ms="m_$1"
+  rec "seconds.$2" "$(median "${ts[@]}")"; recl "seconds_all.$2" "${ts[@]}"
+  rec "kib.$2_peak_rss" "$(median "${ms[@]}")"; recl "kib_all.$2_peak_rss" "${ms[@]}"
+}
+
+t_backup=(); m_backup=(); t_show=(); m_show=(); t_gc=(); m_gc=()
 for ((r = 1; r <= REPS; r++)); do
   log "repetition $r/$REPS: pgvault backup (previous point: $P8_CHUNKS chunks)"
-  t_b+=("$(pgv_backup "$VAULT" "$w/time.txt" p8)")
-  m_b+=("$(max_rss_kb "$w/time.txt")")
+  t_backup+=("$(pgv_backup "$VAULT" "$w/time.txt" p8)")
+  m_backup+=("$(max_rss_kb "$w/time.txt")")
   log "repetition $r/$REPS: pgvault show $big"
-  t0=$(now)
-  /usr/bin/time -v -o "$w/show-time.txt" "$BIN" show "$big" --vault "$VAULT" >/dev/null
-  t1=$(now)
-  t_s+=("$(elapsed "$t0" "$t1")")
-  m_s+=("$(max_rss_kb "$w/show-time.txt")")
+  measured show "$BIN" show "$big" --vault "$VAULT"
   log "repetition $r/$REPS: pgvault purge --dry-run"
-  t0=$(now)
-  /usr/bin/time -v -o "$w/gc-time.txt" "$BIN" purge --dry-run --vault "$VAULT" >/dev/null
-  t1=$(now)
-  t_g+=("$(elapsed "$t0" "$t1")")
-  m_g+=("$(max_rss_kb "$w/gc-time.txt")")
+  measured gc "$BIN" purge --dry-run --vault "$VAULT"
 done
 [ "${BENCH_KEEP_DBS:-}" = 1 ] || drop_db p8
-rec seconds.backup "$(median "${t_b[@]}")"; recl seconds_all.backup "${t_b[@]}"
-rec kib.backup_peak_rss "$(median "${m_b[@]}")"; recl kib_all.backup_peak_rss "${m_b[@]}"
-rec seconds.show "$(median "${t_s[@]}")"; recl seconds_all.show "${t_s[@]}"
-rec kib.show_peak_rss "$(median "${m_s[@]}")"; recl kib_all.show_peak_rss "${m_s[@]}"
-rec seconds.purge_dry_run "$(median "${t_g[@]}")"; recl seconds_all.purge_dry_run "${t_g[@]}"
-rec kib.purge_dry_run_peak_rss "$(median "${m_g[@]}")"; recl kib_all.purge_dry_run_peak_rss "${m_g[@]}"
+report backup backup
+report show show
+report gc purge_dry_run
 
-# Restore and verify read a point's chunk list back whole: a second point of $P8_CHUNKS
+# Restore, verify and copy read a point's chunk list back: a second point of $P8_CHUNKS
 # entries that all name one real 64-byte chunk (its dump is $P8_CHUNKS x 64 bytes), so what
 # is measured is again the list's cost.
 log "writing a restorable point of $P8_CHUNKS entries of one 64-byte chunk"
 small=$(python3 bench/synthetic-chunks.py "$VAULT" "$P8_CHUNKS" "$P8_DEPTH" restorable)
 "$BIN" vault reindex --vault "$VAULT" >/dev/null
-t_r=(); m_r=(); t_v=(); m_v=()
+t_restore=(); m_restore=(); t_verify=(); m_verify=(); t_copy=(); m_copy=()
 for ((r = 1; r <= REPS; r++)); do
   log "repetition $r/$REPS: pgvault restore $small"
   rm -rf "$w/restored"
-  t0=$(now)
-  /usr/bin/time -v -o "$w/restore-time.txt" "$BIN" restore "$small" --vault "$VAULT" --to "$w/restored" --quiet >/dev/null
-  t1=$(now)
-  t_r+=("$(elapsed "$t0" "$t1")")
-  m_r+=("$(max_rss_kb "$w/restore-time.txt")")
+  measured restore "$BIN" restore "$small" --vault "$VAULT" --to "$w/restored" --quiet
   log "repetition $r/$REPS: pgvault verify $small"
-  t0=$(now)
-  /usr/bin/time -v -o "$w/verify-time.txt" "$BIN" verify "$small" --vault "$VAULT" >/dev/null
-  t1=$(now)
-  t_v+=("$(elapsed "$t0" "$t1")")
-  m_v+=("$(max_rss_kb "$w/verify-time.txt")")
-done
-rm -rf "$w/restored"
-t_c=(); m_c=()
-for ((r = 1; r <= REPS; r++)); do
+  measured verify "$BIN" verify "$small" --vault "$VAULT"
   log "repetition $r/$REPS: pgvault copy $small to a new vault"
   pgv_init "$w/copy"
-  t0=$(now)
-  /usr/bin/time -v -o "$w/copy-time.txt" "$BIN" copy --from "$VAULT" --to "$w/copy" "$small" >/dev/null
-  t1=$(now)
-  t_c+=("$(elapsed "$t0" "$t1")")
-  m_c+=("$(max_rss_kb "$w/copy-time.txt")")
+  measured copy "$BIN" copy --from "$VAULT" --to "$w/copy" "$small"
   chmod -R u+w "$w/copy"; rm -rf "$w/copy"
 done
-rec seconds.copy "$(median "${t_c[@]}")"; recl seconds_all.copy "${t_c[@]}"
-rec kib.copy_peak_rss "$(median "${m_c[@]}")"; recl kib_all.copy_peak_rss "${m_c[@]}"
-rec seconds.restore "$(median "${t_r[@]}")"; recl seconds_all.restore "${t_r[@]}"
-rec kib.restore_peak_rss "$(median "${m_r[@]}")"; recl kib_all.restore_peak_rss "${m_r[@]}"
-rec seconds.verify "$(median "${t_v[@]}")"; recl seconds_all.verify "${t_v[@]}"
-rec kib.verify_peak_rss "$(median "${m_v[@]}")"; recl kib_all.verify_peak_rss "${m_v[@]}"
+rm -rf "$w/restored"
+report restore restore
+report verify verify
+report copy copy
 note "reported only: the backup's peak RSS with a previous point of $P8_CHUNKS chunks, $P8_DEPTH-deep chains"
 bench_finish "P8 a point of $P8_CHUNKS chunks: backup after it, show of it, purge --dry-run; restore, verify and copy of one as long"
