@@ -62,10 +62,9 @@ public enum ObjectLock {
     }
 
     /// `hold set` / `hold clear`: S3 legal hold on the point's manifest, state records and
-    /// chunks. Clearing leaves the chunks that another held point uses on hold.
-    /// Clearing a hold leaves it on the chunks that another held point needs: those are marked
-    /// by their ids' first 64 bits (`ChunkIdSet`, as garbage collection marks), which can only
-    /// err towards leaving a hold on.
+    /// chunks. Clearing leaves the hold on the chunks that another held point needs: those are
+    /// marked by their ids' first 64 bits (`ChunkIdSet`, as garbage collection marks), which can
+    /// only err towards leaving a hold on.
     public static func legalHold(control: VaultControl, point id: String, on: Bool) throws {
         guard let s = control.vault.storage as? LockingStorage, try s.bucketLocks() else { return }
         var keep = ChunkIdSet()
