@@ -1,6 +1,7 @@
 public import Foundation
 import CZstd
 public import VaultCore
+import VaultStorage
 
 /// How a manifest is stored at `points/<id>.json`: its JSON as is (vault formats 1 and 2), or,
 /// from format 3 on, the line `pgvault-manifest+zstd` and then that JSON in one zstd frame with
@@ -32,32 +33,63 @@ public enum ManifestCodec {
     /// `magic` and one zstd frame (level `level`, content size, checksum) of the `size` bytes
     /// that `write` hands to the function it is given, in pieces of any size (`what`: for errors).
     static func compressed(size: UInt64, what: String, write: ((UnsafeRawBufferPointer) -> Void) -> Void) throws -> Data {
+        var stored = Data()
+        try compress(size: size, what: what, write: write) { stored.append(contentsOf: $0) }
+        return stored
+    }
+
+    /// `compressed`, handing the stored bytes to `emit` as they come (in pieces of at most
+    /// `ZSTD_CStreamOutSize()`, 128 KiB) instead of gathering them; the first error `emit`
+    /// throws stops the compression and is rethrown.
+    static func compress(size: UInt64, what: String, write: ((UnsafeRawBufferPointer) -> Void) -> Void,
+                         emit: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard let cctx = ZSTD_createCCtx() else { throw VaultError(.io, "out of memory for a zstd context") }
         defer { ZSTD_freeCCtx(cctx) }
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)
         ZSTD_CCtx_setPledgedSrcSize(cctx, size)
-        var stored = magic
+        try magic.withUnsafeBytes { try emit($0) }
         let outSize = ZSTD_CStreamOutSize()
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: outSize, alignment: 16)
         defer { out.deallocate() }
-        var failure: String?
-        func pump(_ piece: UnsafeRawBufferPointer, end: Bool) {
-            guard failure == nil else { return }
-            var input = ZSTD_inBuffer(src: piece.baseAddress, size: piece.count, pos: 0)
-            while true {
-                var output = ZSTD_outBuffer(dst: out.baseAddress, size: outSize, pos: 0)
-                let left = ZSTD_compressStream2(cctx, &output, &input, end ? ZSTD_e_end : ZSTD_e_continue)
-                if ZSTD_isError(left) != 0 { failure = String(cString: ZSTD_getErrorName(left)); return }
-                stored.append(contentsOf: UnsafeRawBufferPointer(rebasing: out[0..<output.pos]))
-                if end ? left == 0 : input.pos == input.size { return }
+        var failure: (any Error)?
+        try withoutActuallyEscaping(emit) { emit in
+            func pump(_ piece: UnsafeRawBufferPointer, end: Bool) {
+                guard failure == nil else { return }
+                var input = ZSTD_inBuffer(src: piece.baseAddress, size: piece.count, pos: 0)
+                while true {
+                    var output = ZSTD_outBuffer(dst: out.baseAddress, size: outSize, pos: 0)
+                    let left = ZSTD_compressStream2(cctx, &output, &input, end ? ZSTD_e_end : ZSTD_e_continue)
+                    if ZSTD_isError(left) != 0 {
+                        failure = VaultError(.io, "compressing \(what) failed: \(String(cString: ZSTD_getErrorName(left)))")
+                        return
+                    }
+                    if output.pos > 0 {
+                        do { try emit(UnsafeRawBufferPointer(rebasing: out[0..<output.pos])) }
+                        catch { failure = error; return }
+                    }
+                    if end ? left == 0 : input.pos == input.size { return }
+                }
             }
+            write { pump($0, end: false) }
+            pump(UnsafeRawBufferPointer(start: nil, count: 0), end: true)
+            if let failure { throw failure }
         }
-        write { pump($0, end: false) }
-        pump(UnsafeRawBufferPointer(start: nil, count: 0), end: true)
-        if let failure { throw VaultError(.io, "compressing \(what) failed: \(failure)") }
-        return stored
+    }
+
+    /// The first bytes of the object at `key`, as many as `isCompressed` needs (only the first
+    /// piece of the object is read).
+    static func storedHead(_ storage: any Storage, key: String) throws -> Data {
+        struct Enough: Error {}
+        var head = Data()
+        do {
+            try storage.read(key) { piece in
+                head.append(contentsOf: piece.prefix(magic.count - head.count))
+                if head.count >= magic.count { throw Enough() }
+            }
+        } catch is Enough {}
+        return head
     }
 
     /// Whether `stored` is a compressed manifest (else it is plain JSON).

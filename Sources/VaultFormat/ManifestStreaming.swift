@@ -376,20 +376,33 @@ extension ManifestCodec {
     /// JSON is written twice, once to count its bytes (the zstd frame header carries the
     /// content size, which readers require) and once to compress it.
     public static func encode(_ manifest: Manifest, format: Int) throws -> (stored: Data, sha256: String) {
+        var stored = Data()
+        let sha256 = try encode(manifest, format: format) { stored.append(contentsOf: $0) }
+        return (stored, sha256)
+    }
+
+    /// `encode`, handing the bytes to store to `emit` as they are made (a 1 TiB point's
+    /// manifest is ~400 MB stored: `Vault.commit` streams it into `Storage.put(_:mode:write:)`).
+    /// Returns the SHA-256 of the JSON. The first error `emit` throws stops it and is rethrown.
+    public static func encode(_ manifest: Manifest, format: Int, emit: (UnsafeRawBufferPointer) throws -> Void) throws -> String {
         let writer = try ManifestJSONWriter(manifest)
+        var hash = SHA256()
         guard format >= 3 else {
-            var json = Data()
-            var hash = SHA256()
-            writer.write { piece in hash.update(bufferPointer: piece); json.append(contentsOf: piece) }
-            return (json, Hex.encode(hash.finalize()))
+            var failure: (any Error)?
+            writer.write { piece in
+                guard failure == nil else { return }
+                hash.update(bufferPointer: piece)
+                do { try emit(piece) } catch { failure = error }
+            }
+            if let failure { throw failure }
+            return Hex.encode(hash.finalize())
         }
         var size: UInt64 = 0
         writer.write { size += UInt64($0.count) }
-        var hash = SHA256()
-        let stored = try compressed(size: size, what: "the manifest of point \(manifest.id)") { emit in
-            writer.write { piece in hash.update(bufferPointer: piece); emit(piece) }
-        }
-        return (stored, Hex.encode(hash.finalize()))
+        try compress(size: size, what: "the manifest of point \(manifest.id)", write: { pump in
+            writer.write { piece in hash.update(bufferPointer: piece); pump(piece) }
+        }, emit: emit)
+        return Hex.encode(hash.finalize())
     }
 }
 

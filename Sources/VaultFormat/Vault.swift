@@ -102,9 +102,15 @@ public struct Vault: Sendable {
     /// Returns the SHA-256 of the manifest's JSON.
     @discardableResult
     public func commit(_ manifest: Manifest) throws -> String {
-        let (stored, sha256) = try ManifestCodec.encode(manifest, format: config.format)
         try storage.sync()
-        try storage.put(Vault.pointKey(manifest.id), stored, mode: .createOnly)
+        // Encoded as it is written (the stored manifest of a 1 TiB point is ~400 MB): on the
+        // filesystem into a temporary file linked into place once whole; drivers without a
+        // streaming put gather it first.
+        var sha256 = ""
+        let format = config.format
+        try storage.put(Vault.pointKey(manifest.id), mode: .createOnly) { emit in
+            sha256 = try ManifestCodec.encode(manifest, format: format, emit: emit)
+        }
         try storage.sync()
         writeSummary(manifest)
         return sha256

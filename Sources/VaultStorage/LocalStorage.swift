@@ -59,6 +59,12 @@ public final class LocalStorage: Storage, @unchecked Sendable {
     }
 
     public func put(_ key: String, _ data: Data, mode: PutMode) throws {
+        try put(key, mode: mode) { emit in try data.withUnsafeBytes { try emit($0) } }
+    }
+
+    /// Writes the pieces to a temporary file as they come, then links (create-only) or renames
+    /// (replace) it to the key: nothing is held, and a `write` that throws leaves nothing.
+    public func put(_ key: String, mode: PutMode, write pieces: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         try StorageKey.validate(key)
         let final = path(key)
         let dir = Self.parentDirectory(final)
@@ -70,10 +76,11 @@ public final class LocalStorage: Storage, @unchecked Sendable {
         defer { if !ok { unlink(tmp) } }
         do {
             defer { close(fd) }
-            try data.withUnsafeBytes { raw in
+            try pieces { raw in
+                guard let base = raw.baseAddress else { return }
                 var off = 0
                 while off < raw.count {
-                    let n = write(fd, raw.baseAddress!.advanced(by: off), raw.count - off)
+                    let n = write(fd, base.advanced(by: off), raw.count - off)
                     if n < 0 {
                         if errno == EINTR { continue }
                         throw VaultError.posix("write", path: final, errno: errno)

@@ -31,6 +31,11 @@ public protocol Storage: Sendable {
     /// Where the vault lives, for messages (a path or URL; never a secret).
     var location: String { get }
     func put(_ key: String, _ data: Data, mode: PutMode) throws
+    /// `put` of an object written in pieces: `write` calls the function it is given with each
+    /// piece, in order. For objects too large to hold whole (the manifest of a 1 TiB point is
+    /// ~400 MB stored). Atomic like `put`: when `write` throws, nothing is stored. The default
+    /// gathers the pieces and calls `put`; the filesystem writes them to disk as they come.
+    func put(_ key: String, mode: PutMode, write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws
     /// The whole object; `.objectMissing` when absent.
     func get(_ key: String) throws -> Data
     /// The object in pieces, in order, for objects too large to hold whole (the manifest of a
@@ -51,6 +56,11 @@ public protocol Storage: Sendable {
 }
 
 extension Storage {
+    public func put(_ key: String, mode: PutMode, write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        var data = Data()
+        try write { data.append(contentsOf: $0) }
+        try put(key, data, mode: mode)
+    }
     public func keys(prefix: String) throws -> [String] { try list(prefix: prefix).map(\.key) }
     public func read(_ key: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         try get(key).withUnsafeBytes { try body($0) }

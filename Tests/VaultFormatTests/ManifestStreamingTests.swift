@@ -62,6 +62,28 @@ struct ManifestStreamingTests {
 
     static func sha256(_ d: Data) -> String { d.withUnsafeBytes { ChunkCodec.sha256Hex($0) } }
 
+    /// `Vault.commit` writes the manifest as it is encoded: the pieces are the bytes `encode`
+    /// returns, and a storage that fails part-way stops the encoding with its error.
+    @Test(arguments: [2, 4])
+    func theEncodedPiecesAreTheStoredBytesAndAWriteErrorStopsThem(format: Int) throws {
+        let m = Self.manifest(files: 4, chunks: 3_000)
+        let (stored, sha256) = try ManifestCodec.encode(m, format: format)
+        var pieces = 0
+        var streamed = Data()
+        let streamedSha = try ManifestCodec.encode(m, format: format) { streamed.append(contentsOf: $0); pieces += 1 }
+        #expect(streamed == stored && streamedSha == sha256)
+        #expect(pieces > 2, "handed over as it is made, not at the end")
+        struct Full: Error {}
+        var calls = 0
+        #expect(throws: Full.self) {
+            _ = try ManifestCodec.encode(m, format: format) { _ in
+                calls += 1
+                if calls == 2 { throw Full() }
+            }
+        }
+        #expect(calls == 2, "nothing is emitted after the error")
+    }
+
     @Test(arguments: [2, 4])
     func aManifestComesBackEqualFromTheStreamingWriterAndReader(format: Int) throws {
         let m = Self.manifest(files: 9, chunks: ManifestScanner.batchSize + 17)   // lists span two batches

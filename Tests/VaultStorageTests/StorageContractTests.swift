@@ -78,6 +78,42 @@ struct StorageContractTests {
         #expect(emptyBack.isEmpty)
     }
 
+    /// `put(_:mode:write:)` (a large manifest written as it is encoded): the pieces become one
+    /// object, create-only still refuses a taken key, and a writer that fails stores nothing.
+    @Test(arguments: Driver.allCases)
+    func aPutWrittenInPiecesIsOneObjectOrNothing(driver: Driver) throws {
+        let s = try driver.make()
+        let payload = Data((0..<(2_621_440 + 17)).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ $0 >> 9) })
+        try s.put("points/streamed.json", mode: .createOnly) { emit in
+            var at = 0
+            for size in [0, 1, 100_000, 1 << 20] + Array(repeating: 700_001, count: 8) where at < payload.count {
+                let end = min(payload.count, at + size)
+                try payload[at..<end].withUnsafeBytes { try emit($0) }
+                at = end
+            }
+            #expect(at == payload.count)
+        }
+        #expect(try s.get("points/streamed.json") == payload)
+        #expect {
+            try s.put("points/streamed.json", mode: .createOnly) { emit in try Data("two".utf8).withUnsafeBytes { try emit($0) } }
+        } throws: { ($0 as? VaultError)?.code == .objectExists }
+        #expect(try s.get("points/streamed.json") == payload)
+
+        struct WriterFailed: Error {}
+        #expect(throws: WriterFailed.self) {
+            try s.put("points/half.json", mode: .createOnly) { emit in
+                try payload.prefix(300_000).withUnsafeBytes { try emit($0) }
+                throw WriterFailed()
+            }
+        }
+        #expect(try !s.exists("points/half.json"), "a failed writer leaves no object")
+        #expect(try s.list(prefix: "points/").map(\.key) == ["points/streamed.json"])
+        if let local = s as? LocalStorage {
+            let names = try FileManager.default.contentsOfDirectory(atPath: local.root + "/points")
+            #expect(names == ["streamed.json"], "no temporary file is left: \(names)")
+        }
+    }
+
     @Test(arguments: Driver.allCases)
     func listFiltersByPrefixSortedWithSizes(driver: Driver) throws {
         let s = try driver.make()
