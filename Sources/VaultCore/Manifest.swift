@@ -76,6 +76,14 @@ public struct ChunkRef: Codable, Equatable, Sendable {
         self.init(id: id, size: size, base: bases.first, chain: Array(bases.dropFirst()), head: head, sketch: sketch, cut: cut)
         if !bases.isEmpty && depth != bases.count { levels = depth }
     }
+    /// The same with the base and the rest of the chain as held elsewhere (the backup's chunk
+    /// store): the entry shares their storage.
+    public init(id: String, size: Int, base: PackedHex?, chain: ChunkIds?, depth: Int, head: String?, sketch: String?, cut: String?) {
+        self.init(id: id, size: size, head: head, sketch: sketch, cut: cut)
+        packedBase = base
+        packedChain = base == nil ? nil : chain
+        if base != nil && depth != 1 + (chain?.count ?? 0) { levels = depth }
+    }
     /// Every chunk below this one: its base, then the base's base, down to the root (empty for
     /// a full chunk).
     public var bases: [String] { base.map { [$0] + (chain ?? []) } ?? [] }
@@ -288,6 +296,13 @@ public struct ChunkIds: Equatable, Sendable {
         case .plain(let s):
             for id in s { if let d = ChunkDigest(hex: id) { digest(d) } else { other(id) } }
         }
+    }
+
+    /// Whether `other` holds its ids in the same memory (not a copy): a backup's new entries
+    /// share their chains with its chunk store (tests check it).
+    public func sharesStorage(with other: ChunkIds) -> Bool {
+        guard case .packed(let a) = storage, case .packed(let b) = other.storage else { return false }
+        return a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in pa.baseAddress == pb.baseAddress } }
     }
 
     public var strings: [String] {

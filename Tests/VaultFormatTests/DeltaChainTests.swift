@@ -173,6 +173,30 @@ struct DeltaChainTests {
         #expect(r.chunks == week4.chunks, "marks computed again, as the first time")
     }
 
+    /// A new delta chunk's entry shares its chain with the chunk store's table instead of
+    /// packing a copy (a second ~350 bytes a chunk at 11 links), and is the entry the strings
+    /// would have built.
+    @Test func aNewDeltaEntrySharesItsChainWithTheStore() throws {
+        let storage = MemoryStorage()
+        let versions = weeklyVersions(4)
+        let written = try writeChain(Array(versions.prefix(3)), storage: storage, maxDepth: 16)
+        let store = ChunkStore(storage: storage, maxDepth: 16)
+        store.learn(written[2].0.chunks)
+        let w = FileWriter(store: store, chunker: Chunker(small), compressor: Compressor(level: 1))
+        w.delta = DeltaSource(previous: written[2].0, storage: storage)
+        try w.append(Data(versions[3]))
+        let r = try w.finish()
+        let before = Set(written[2].0.chunks.map(\.id))   // unchanged ones keep the previous entry itself
+        let deep = r.chunks.filter { $0.packedChain != nil && !before.contains($0.id) }
+        #expect(!deep.isEmpty, "week 4 has new chunks three links deep")
+        for c in deep {
+            let held = try #require(store.knownChain(c.id))
+            #expect(c.packedChain.map { $0.sharesStorage(with: held) } == true, "\(c.id) holds a copy of its chain")
+            #expect(c == ChunkRef(id: c.id, size: c.size, bases: c.bases, depth: c.depth, head: c.head, sketch: c.sketch, cut: c.cut))
+        }
+        #expect(try readBack(FileEntry(path: "x", kind: .dump, database: "x", size: r.size, sha256: r.sha256, chunks: r.chunks), storage) == versions[3])
+    }
+
     /// Content repeated all over a dump files thousands of old chunks under one sketch value or
     /// head: the base is still the one nearest where the chunk is expected, and looking costs a
     /// bounded window, not every chunk that shares the value.
