@@ -331,6 +331,7 @@ public struct BackupEngine: Sendable {
             defer { cmd.cleanup() }
             let writer = FileWriter(store: store, chunker: chunker, compressor: Compressor(level: level))
             writer.delta = previous.map { DeltaSource(previous: $0, storage: store.storage) }
+            writer.expectedSize = rec.sizeBytes ?? 0   // pg_database_size: an upper bound of the dump, roughly
             try stream(executable: tools.pgDump, cmd.arguments, cmd.environment, label: dumpName, into: writer, database: db.name)
             let d = try writer.finish()
             files.append(FileEntry(path: dumpName, kind: .dump, database: db.name, size: d.size, sha256: d.sha256, chunks: d.chunks))

@@ -269,6 +269,16 @@ public final class ChunkStore: @unchecked Sendable {
         try ObjectLock.parallel(ids) { try ObjectLock.extendChunk(storage, key: ChunkCodec.key(for: $0)) }
     }
 
+    /// Room in the table of chunks for `chunks` more (a file about to be written), reserved
+    /// at once rather than grown by rehashing (see `FileWriter.expectedSize`).
+    public func expect(chunks: Int) {
+        lock.lock(); defer { lock.unlock() }
+        if known.capacity < known.count + chunks { known.reserveCapacity(known.count + chunks) }
+    }
+
+    /// Room in the table of chunks (tests).
+    var knownCapacity: Int { lock.lock(); defer { lock.unlock() }; return known.capacity }
+
     /// The chain the store holds for chunk `id` (tests).
     func knownChain(_ id: String) -> ChunkIds? {
         lock.lock(); defer { lock.unlock() }
@@ -565,6 +575,13 @@ public final class FileWriter {
     public var onChunk: ((Int) -> Void)?
     /// Delta bases from the previous point of the same database (nil: full chunks only).
     public var delta: DeltaSource?
+    /// How large the input is expected to be (the backup sets the database's size): the chunk
+    /// list and the store's table of chunks reserve room for that many chunks at once, instead
+    /// of growing, which copies them with the old and the new storage both alive (a first
+    /// backup of pgbench -s 50 in 1/2/16 KiB chunks peaked at 189–199 MB for it, 161 MB
+    /// without). Room never written to is address space, not memory, so an estimate over the
+    /// dump's size costs nothing.
+    public var expectedSize: Int64 = 0
 
     public init(store: ChunkStore, chunker: Chunker, compressor: Compressor) {
         self.store = store
@@ -668,7 +685,10 @@ public final class FileWriter {
             // copies the list (a 1 TiB dump's ~650,000 entries are ~160 MB) with the old and
             // the new buffer both alive. A dump of the same database rarely grows past it.
             let previous = delta?.count ?? 0
-            chunks.reserveCapacity(max(64, chunks.count * 3 / 2, chunks.isEmpty ? previous * 3 / 2 : 0))
+            // At most 2^24 entries (16 TiB in 1 MiB chunks) from an estimate.
+            let expected = Int(min(expectedSize / Int64(max(1, chunker.params.avgSize)), 1 << 24))
+            if chunks.isEmpty { store.expect(chunks: max(previous, expected)) }
+            chunks.reserveCapacity(max(64, chunks.count * 3 / 2, chunks.isEmpty ? max(previous * 3 / 2, expected) : 0))
         }
         if !r.isNew, let same = learnt, same.size == len, same.sketch != nil {
             // A chunk of the previous point again: its entry as that manifest has it (what

@@ -197,6 +197,20 @@ struct DeltaChainTests {
         #expect(try readBack(FileEntry(path: "x", kind: .dump, database: "x", size: r.size, sha256: r.sha256, chunks: r.chunks), storage) == versions[3])
     }
 
+    /// Given the expected size (the backup passes the database's), the chunk list and the
+    /// store's table are reserved at once for that many chunks instead of grown (growing copies
+    /// them with both copies alive).
+    @Test func theChunkListAndTableAreReservedFromTheExpectedSize() throws {
+        let store = ChunkStore(storage: MemoryStorage())
+        let w = FileWriter(store: store, chunker: Chunker(small), compressor: Compressor(level: 1))
+        w.expectedSize = Int64(5_000 * small.avgSize)
+        try w.append(Data(dumpLike(200_000, seed: 3)))
+        let r = try w.finish()
+        #expect(r.chunks.count > 1 && r.chunks.count < 1_000)
+        #expect(r.chunks.capacity >= 5_000, "capacity \(r.chunks.capacity)")
+        #expect(store.knownCapacity >= 5_000, "table capacity \(store.knownCapacity)")
+    }
+
     /// Content repeated all over a dump files thousands of old chunks under one sketch value or
     /// head: the base is still the one nearest where the chunk is expected, and looking costs a
     /// bounded window, not every chunk that shares the value.
