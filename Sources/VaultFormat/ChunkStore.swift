@@ -578,9 +578,9 @@ public final class FileWriter {
     /// How large the input is expected to be (the backup sets the database's size): the chunk
     /// list and the store's table of chunks reserve room for that many chunks at once, instead
     /// of growing, which copies them with the old and the new storage both alive (a first
-    /// backup of pgbench -s 50 in 1/2/16 KiB chunks peaked at 189–199 MB for it, 161 MB
-    /// without). Room never written to is address space, not memory, so an estimate over the
-    /// dump's size costs nothing.
+    /// backup of pgbench -s 50 in 1/2/16 KiB chunks peaked at 189–199 MB growing them, at
+    /// 161 MB with them reserved). Room never written to is address space, not memory, so an
+    /// estimate over the dump's size costs nothing.
     public var expectedSize: Int64 = 0
 
     public init(store: ChunkStore, chunker: Chunker, compressor: Compressor) {
