@@ -27,21 +27,21 @@ public enum ManifestCodec {
     public static func stored(_ json: Data, format: Int) -> Data {
         guard format >= 3 else { return json }
         // Cannot fail short of memory; plain JSON still reads.
-        return (try? compressed(size: UInt64(json.count), what: "a manifest") { emit in json.withUnsafeBytes { emit($0) } }) ?? json
+        return (try? compressed(size: UInt64(json.count), what: "a manifest") { emit in try json.withUnsafeBytes { try emit($0) } }) ?? json
     }
 
     /// `magic` and one zstd frame (level `level`, content size, checksum) of the `size` bytes
     /// that `write` hands to the function it is given, in pieces of any size (`what`: for errors).
-    static func compressed(size: UInt64, what: String, write: ((UnsafeRawBufferPointer) -> Void) -> Void) throws -> Data {
+    static func compressed(size: UInt64, what: String, write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Data {
         var stored = Data()
         try compress(size: size, what: what, write: write) { stored.append(contentsOf: $0) }
         return stored
     }
 
     /// `compressed`, handing the stored bytes to `emit` as they come (in pieces of at most
-    /// `ZSTD_CStreamOutSize()`, 128 KiB) instead of gathering them; the first error `emit`
+    /// `ZSTD_CStreamOutSize()`, 128 KiB) instead of gathering them; an error `write` or `emit`
     /// throws stops the compression and is rethrown.
-    static func compress(size: UInt64, what: String, write: ((UnsafeRawBufferPointer) -> Void) -> Void,
+    static func compress(size: UInt64, what: String, write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void,
                          emit: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard let cctx = ZSTD_createCCtx() else { throw VaultError(.io, "out of memory for a zstd context") }
         defer { ZSTD_freeCCtx(cctx) }
@@ -53,28 +53,21 @@ public enum ManifestCodec {
         let outSize = ZSTD_CStreamOutSize()
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: outSize, alignment: 16)
         defer { out.deallocate() }
-        var failure: (any Error)?
         try withoutActuallyEscaping(emit) { emit in
-            func pump(_ piece: UnsafeRawBufferPointer, end: Bool) {
-                guard failure == nil else { return }
+            func pump(_ piece: UnsafeRawBufferPointer, end: Bool) throws {
                 var input = ZSTD_inBuffer(src: piece.baseAddress, size: piece.count, pos: 0)
                 while true {
                     var output = ZSTD_outBuffer(dst: out.baseAddress, size: outSize, pos: 0)
                     let left = ZSTD_compressStream2(cctx, &output, &input, end ? ZSTD_e_end : ZSTD_e_continue)
                     if ZSTD_isError(left) != 0 {
-                        failure = VaultError(.io, "compressing \(what) failed: \(String(cString: ZSTD_getErrorName(left)))")
-                        return
+                        throw VaultError(.io, "compressing \(what) failed: \(String(cString: ZSTD_getErrorName(left)))")
                     }
-                    if output.pos > 0 {
-                        do { try emit(UnsafeRawBufferPointer(rebasing: out[0..<output.pos])) }
-                        catch { failure = error; return }
-                    }
+                    if output.pos > 0 { try emit(UnsafeRawBufferPointer(rebasing: out[0..<output.pos])) }
                     if end ? left == 0 : input.pos == input.size { return }
                 }
             }
-            write { pump($0, end: false) }
-            pump(UnsafeRawBufferPointer(start: nil, count: 0), end: true)
-            if let failure { throw failure }
+            try write { try pump($0, end: false) }
+            try pump(UnsafeRawBufferPointer(start: nil, count: 0), end: true)
         }
     }
 

@@ -388,19 +388,13 @@ extension ManifestCodec {
         let writer = try ManifestJSONWriter(manifest)
         var hash = SHA256()
         guard format >= 3 else {
-            var failure: (any Error)?
-            writer.write { piece in
-                guard failure == nil else { return }
-                hash.update(bufferPointer: piece)
-                do { try emit(piece) } catch { failure = error }
-            }
-            if let failure { throw failure }
+            try writer.write { piece in hash.update(bufferPointer: piece); try emit(piece) }
             return Hex.encode(hash.finalize())
         }
         var size: UInt64 = 0
-        writer.write { size += UInt64($0.count) }
+        try writer.write { size += UInt64($0.count) }
         try compress(size: size, what: "the manifest of point \(manifest.id)", write: { pump in
-            writer.write { piece in hash.update(bufferPointer: piece); pump(piece) }
+            try writer.write { piece in hash.update(bufferPointer: piece); try pump(piece) }
         }, emit: emit)
         return Hex.encode(hash.finalize())
     }
@@ -444,15 +438,15 @@ struct ManifestJSONWriter {
     }
 
     /// Calls `emit` with the JSON in order, in pieces of up to ~1 MiB.
-    func write(_ emit: (UnsafeRawBufferPointer) -> Void) {
+    func write(_ emit: (UnsafeRawBufferPointer) throws -> Void) throws {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 20 + 4096)
-        func drain(_ force: Bool) {
+        func drain(_ force: Bool) throws {
             guard force || buffer.count >= 1 << 20 else { return }
-            buffer.withUnsafeBytes { emit($0) }
+            try buffer.withUnsafeBytes { try emit($0) }
             buffer.removeAll(keepingCapacity: true)
         }
-        skeleton.withUnsafeBytes { raw in
+        try skeleton.withUnsafeBytes { raw in
             let b = raw.bindMemory(to: UInt8.self)
             var at = 0
             for (k, list) in lists.enumerated() {
@@ -465,7 +459,7 @@ struct ManifestJSONWriter {
                     buffer.append(contentsOf: repeatElement(UInt8(ascii: " "), count: list.indent + 2))
                     Self.append(ref, to: &buffer)
                     if j < refs.count - 1 { buffer.append(UInt8(ascii: ",")) }
-                    drain(false)
+                    try drain(false)
                 }
                 buffer.append(UInt8(ascii: "\n"))
                 buffer.append(contentsOf: repeatElement(UInt8(ascii: " "), count: list.indent))
@@ -473,7 +467,7 @@ struct ManifestJSONWriter {
             }
             buffer.append(contentsOf: UnsafeBufferPointer(rebasing: b[at..<b.count]))
         }
-        drain(true)
+        try drain(true)
     }
 
     /// `ref` as compact JSON with sorted keys, nil fields left out (what `JSONEncoder` writes).
