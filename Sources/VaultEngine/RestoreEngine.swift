@@ -82,8 +82,7 @@ public struct RestoreEngine: Sendable {
         do {
             let reader = FileReader(storage: vault.storage)
             let decompressor = Decompressor()
-            let storage = vault.storage
-            let lists = PointChunkStream(storage: storage, key: key, expected: manifest, counts: counts)
+            let lists = PointChunkStream(storage: vault.storage, key: key, expected: manifest, counts: counts)
             defer { lists.close() }
             for k in chosen {
                 let file = manifest.files[k]
@@ -92,7 +91,7 @@ public struct RestoreEngine: Sendable {
                 }
                 try sink.beginFile(name: file.path, size: file.size)
                 try reader.read(file, count: counts[k], feed: lists.feed(file: k),
-                                again: { PointChunkStream(storage: storage, key: key, expected: manifest, counts: counts).feed(file: k) },
+                                again: { lists.reopened().feed(file: k) },
                                 decompressor: decompressor) { data in
                     try data.withUnsafeBytes { try sink.write($0) }
                     progress.report(.bytes(database: file.database ?? file.path, count: data.count))

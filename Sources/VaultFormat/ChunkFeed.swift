@@ -44,6 +44,7 @@ public final class ChunkFeed: @unchecked Sendable {
 public final class PointChunkStream: @unchecked Sendable {
     private enum Item { case batch(Int, [ChunkRef]), end(Result<(Manifest, [Int]), VaultError>) }
     private let queue = BlockingQueue<Item>(capacity: 2)
+    private let storage: any Storage
     private let key: String
     private let expected: Manifest
     private let expectedCounts: [Int]
@@ -55,6 +56,7 @@ public final class PointChunkStream: @unchecked Sendable {
 
     /// Starts reading the manifest at `key`, which `expected` and `counts` were decoded from.
     public init(storage: any Storage, key: String, expected: Manifest, counts: [Int]) {
+        self.storage = storage
         self.key = key
         self.expected = expected
         self.expectedCounts = counts
@@ -80,6 +82,12 @@ public final class PointChunkStream: @unchecked Sendable {
     }
 
     deinit { close() }
+
+    /// A new stream over the same manifest, from its start (to read a list again: the
+    /// damaged-chunk search, or after a file whose read stopped part-way).
+    public func reopened() -> PointChunkStream {
+        PointChunkStream(storage: storage, key: key, expected: expected, counts: expectedCounts)
+    }
 
     /// The chunk list of file `index` of `expected`. Call with increasing indexes, after the
     /// previous file's feed is no longer used.

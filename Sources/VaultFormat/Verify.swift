@@ -192,16 +192,14 @@ public struct PointVerifier {
         check.startedAt = manifest.startedAt
         progress(.point(id: manifest.id, files: manifest.files.count, bytes: manifest.files.reduce(0) { $0 + $1.size }))
         let reader = FileReader(storage: vault.storage)
-        let storage = vault.storage
-        func lists() -> PointChunkStream { PointChunkStream(storage: storage, key: key, expected: manifest, counts: counts) }
-        var stream = lists()
+        var stream = PointChunkStream(storage: vault.storage, key: key, expected: manifest, counts: counts)
         defer { stream.close() }
         for (k, file) in manifest.files.enumerated() {
             let started = Date()
             var lastReport = started
             var done: Int64 = 0
             do {
-                try reader.read(file, count: counts[k], feed: stream.feed(file: k), again: { lists().feed(file: k) }) { chunk in
+                try reader.read(file, count: counts[k], feed: stream.feed(file: k), again: { stream.reopened().feed(file: k) }) { chunk in
                     done += Int64(chunk.count)
                     let now = Date()
                     if now.timeIntervalSince(lastReport) >= reportEvery {
@@ -218,7 +216,7 @@ public struct PointVerifier {
                 // A file that failed may have left its list half read: the next file's comes
                 // from a fresh read of the manifest.
                 stream.close()
-                stream = lists()
+                stream = stream.reopened()
             }
             check.filesChecked += 1
         }
