@@ -13,7 +13,7 @@ public final class ChunkStore: @unchecked Sendable {
     /// (`ChunkRef.bases`; empty: a full chunk) and its depth. Held packed (ids as `PackedHex`,
     /// chains as `ChunkIds`): a first backup of a 1 TiB database stores ~650,000 chunks.
     private var known: [PackedHex: Known] = [:]
-    private struct Known {
+    fileprivate struct Known {
         var base: PackedHex?
         var chain: ChunkIds?
         var depth: Int
@@ -37,11 +37,7 @@ public final class ChunkStore: @unchecked Sendable {
         func entry(_ at: UInt64) -> ChunkRef { learnt[Int(at >> 32)][Int(at & 0xffff_ffff)] }
         let key = PackedHex(id)
         guard let d = key.digest else { return learntOdd[id].map(entry) }
-        var lo = 0, hi = learntIndex.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if learntIndex[mid].prefix < d.prefix { lo = mid + 1 } else { hi = mid }
-        }
+        var lo = learntIndex.partitionPoint { $0.prefix < d.prefix }
         // Equal prefixes are ordered by position: the first list that has the chunk answers.
         while lo < learntIndex.count && learntIndex[lo].prefix == d.prefix {
             let r = entry(learntIndex[lo].at)
@@ -83,15 +79,21 @@ public final class ChunkStore: @unchecked Sendable {
     public struct Result: Sendable {
         public var storedBytes: Int64
         public var isNew: Bool
-        /// Every chunk needed to read this one when it is (or already was) stored as a delta:
-        /// its bases first, down to the full chunks at the roots. Empty for a full chunk.
-        public var bases: [String]
-        public var depth: Int
-        /// `bases` as the store holds them (the first, and the rest packed): the new manifest
-        /// entry shares this storage instead of packing its own copy of the chain (~350 bytes a
-        /// chunk with 11-deep chains, ~230 MB for the deltas of a 1 TiB point).
-        public var packedBase: PackedHex?
-        public var packedChain: ChunkIds?
+        /// What the store holds for the chunk: the new manifest entry shares its chain's
+        /// storage instead of packing its own copy (~350 bytes a chunk with 11-deep chains,
+        /// ~230 MB for the deltas of a 1 TiB point).
+        fileprivate let known: Known
+        public var depth: Int { known.depth }
+        /// The chunk's delta base, then the rest of its chain packed, down to the full chunks at
+        /// the roots (nil: a full chunk).
+        public var packedBase: PackedHex? { known.base }
+        public var packedChain: ChunkIds? { known.chain }
+        /// Every chunk needed to read this one, base first, as strings. Empty for a full chunk.
+        public var bases: [String] { known.bases }
+
+        fileprivate init(storedBytes: Int64, isNew: Bool, _ k: Known) {
+            self.storedBytes = storedBytes; self.isNew = isNew; known = k
+        }
     }
 
     /// Tells the store what it can take for granted about chunks an earlier point wrote (saves
@@ -132,9 +134,8 @@ public final class ChunkStore: @unchecked Sendable {
         let seen = known[PackedHex(id)] ?? learntRef(id).map(Known.init)
         lock.unlock()
         if let seen {
-            let bases = seen.bases
-            try extend([id] + bases)   // reused by this point: keep it (and its chain) as long
-            return Result(storedBytes: 0, isNew: false, bases: bases, depth: seen.depth, packedBase: seen.base, packedChain: seen.chain)
+            try extend([id] + seen.bases)   // reused by this point: keep it (and its chain) as long
+            return Result(storedBytes: 0, isNew: false, seen)
         }
         let key = ChunkCodec.key(for: id)
         if let local = storage as? LocalStorage, let size = try local.size(key), size < Int64(ChunkCodec.headerSize) {
@@ -176,7 +177,7 @@ public final class ChunkStore: @unchecked Sendable {
             return try reuse(id)   // another job of this backup (or another backup) stored it first
         }
         let k = remember(id, bases: bases, depth: depth, extended: true)
-        return Result(storedBytes: Int64(object.count), isNew: true, bases: bases, depth: depth, packedBase: k.base, packedChain: k.chain)
+        return Result(storedBytes: Int64(object.count), isNew: true, k)
     }
 
     /// The bytes a new chunk would be delta-encoded against (the concatenation of `ids`), or
@@ -231,7 +232,7 @@ public final class ChunkStore: @unchecked Sendable {
         }
         try extend([id] + bases)
         let k = remember(id, bases: bases, depth: depth, extended: false)
-        return Result(storedBytes: 0, isNew: false, bases: bases, depth: depth, packedBase: k.base, packedChain: k.chain)
+        return Result(storedBytes: 0, isNew: false, k)
     }
 
     /// The bases a stored chunk's object header names (empty: a full chunk; nil: a cut-short
@@ -242,8 +243,11 @@ public final class ChunkStore: @unchecked Sendable {
 
     /// Queues each chunk not yet extended by this backup for a lock extension (S3 Object Lock;
     /// a no-op on other storages); `extendLocks()` does them, before the manifest is committed.
-    private func extend(_ ids: [String]) throws {
+    /// `ids` is only evaluated on such a storage: a reused chunk's chain is not spelled out
+    /// as strings for nothing.
+    private func extend(_ ids: @autoclosure () -> [String]) throws {
         guard storage is LockingStorage else { return }
+        let ids = ids()
         lock.lock()
         pendingLocks += ids.filter { extended.insert(PackedHex($0)).inserted }
         let due = pendingLocks.count >= 4096 ? pendingLocks : []
@@ -356,19 +360,11 @@ public final class DeltaSource {
     /// thousands of old ones: 480,000 small chunks of a pgbench dump took over ten minutes.
     static let window = 32
     private static func indexes(of key: UInt64, in entries: [Entry], near: Int) -> [Int] {
-        func first(_ below: (Entry) -> Bool, from: Int, to: Int) -> Int {
-            var lo = from, hi = to
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if below(entries[mid]) { lo = mid + 1 } else { hi = mid }
-            }
-            return lo
-        }
-        var lo = first({ $0.key < key }, from: 0, to: entries.count)
-        var hi = first({ $0.key <= key }, from: lo, to: entries.count)
+        var lo = entries.partitionPoint { $0.key < key }
+        var hi = entries.partitionPoint(in: lo..<entries.count) { $0.key <= key }
         if hi - lo > window {
             // Equal keys are sorted by index: start half a window before the first at `near`.
-            let at = first({ Int($0.index) < near }, from: lo, to: hi)
+            let at = entries.partitionPoint(in: lo..<hi) { Int($0.index) < near }
             lo = max(lo, min(at - window / 2, hi - window))
             hi = lo + window
         }
@@ -519,13 +515,8 @@ public final class DeltaSource {
         guard !refs.isEmpty else { return [] }
         let expected = offset + drift
         func nearest(_ a: Int, _ b: Int) -> Bool { abs(offsets[a] - expected) < abs(offsets[b] - expected) }
-        // The chunk of the previous dump covering the expected offset.
-        var lo = 0, hi = offsets.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if offsets[mid] <= expected { lo = mid } else { hi = mid - 1 }
-        }
-        let covering = lo
+        // The chunk of the previous dump covering the expected offset (the first when none does).
+        let covering = max(0, offsets.partitionPoint { $0 <= expected } - 1)
         var votes: [Int: Int] = [:]
         lastTally = 0
         for v in Self.sketchValues(sketch) {
@@ -704,5 +695,19 @@ public final class FileWriter {
         if r.isNew { newChunks += 1 }
         start += len
         onChunk?(len)
+    }
+}
+
+extension RandomAccessCollection where Index == Int {
+    /// The first index in `range` (all of the collection by default) whose element is not
+    /// `below`, the elements there being ordered so that all `below` ones come first: a binary
+    /// search (the lower bound of a sorted array, with `below` = "less than the key").
+    func partitionPoint(in range: Range<Int>? = nil, _ below: (Element) -> Bool) -> Int {
+        var lo = range?.lowerBound ?? startIndex, hi = range?.upperBound ?? endIndex
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if below(self[mid]) { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
     }
 }
