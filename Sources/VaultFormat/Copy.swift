@@ -140,8 +140,11 @@ public enum VaultCopy {
             // compress them (no need to hold its JSON), else converted.
             let head = try ManifestCodec.storedHead(src.storage, key: key)
             if ManifestCodec.isCompressed(head) == (dst.config.format >= 3) {
-                // Streamed through (a 1 TiB point's manifest is ~400 MB stored).
-                try dst.storage.put(key, mode: .createOnly) { emit in try src.storage.read(key) { try emit($0) } }
+                // Streamed through (a 1 TiB point's manifest is ~400 MB stored); on an S3
+                // target locked with the manifest's own retain-until, known from its summary.
+                try ObjectLock.forManifest(dst.storage, until: v.manifest.retainUntil).put(key, mode: .createOnly) { emit in
+                    try src.storage.read(key) { try emit($0) }
+                }
             } else {
                 // Between a vault of format 3+ and an older one: converted, in memory.
                 try dst.storage.put(key, dst.storedManifest(try ManifestCodec.json(try src.storage.get(key), what: key)), mode: .createOnly)

@@ -37,6 +37,14 @@ public enum ObjectLock {
         return LockingStorage(base: s.base, chunkUntil: until, shared: s.shared)
     }
 
+    /// The storage to write the manifest of a point retained until `until` through (its
+    /// `retainUntil`): the manifest's lock is then known before its bytes, and a large one is
+    /// sent to S3 as it is encoded instead of gathered first.
+    public static func forManifest(_ storage: any Storage, until: Date?) -> any Storage {
+        guard let s = storage as? LockingStorage else { return storage }
+        return LockingStorage(base: s.base, chunkUntil: s.chunkUntil, manifestUntil: until, shared: s.shared)
+    }
+
     /// Refuses immutability on a bucket without Object Lock (called before the setting changes).
     public static func requireSupport(_ storage: any Storage) throws {
         let base = (storage as? LockingStorage)?.base ?? (storage as? any RetentionEnforcing)
@@ -143,6 +151,10 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
     public let base: any RetentionEnforcing
     /// Retain-until for chunks written through this view (the point being written).
     let chunkUntil: Date?
+    /// Retain-until of the manifest written through this view (`ObjectLock.forManifest`), so
+    /// that it can be sent as it is encoded: otherwise the lock is read from the manifest's
+    /// bytes, which must then be held whole first.
+    let manifestUntil: Date?
     let shared: Shared
 
     /// What all views of one vault share: the settings (re-read every 30 s) and whether the
@@ -153,9 +165,10 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
         var bucketLocks: Bool?
     }
 
-    init(base: any RetentionEnforcing, chunkUntil: Date? = nil, shared: Shared = Shared()) {
+    init(base: any RetentionEnforcing, chunkUntil: Date? = nil, manifestUntil: Date? = nil, shared: Shared = Shared()) {
         self.base = base
         self.chunkUntil = chunkUntil
+        self.manifestUntil = manifestUntil
         self.shared = shared
     }
 
@@ -233,6 +246,11 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
         } else {
             return (nil, false)
         }
+        return try lock(until: until, hold: hold, settings: settings, now: now)
+    }
+
+    /// The lock for `until` and `hold` under `settings`.
+    private func lock(until: Date?, hold: Bool, settings: ProtectionSettings, now: Date) throws -> (ObjectRetention?, Bool) {
         let mode: ObjectLockMode? = switch settings.immutability {
             case .disabled: nil
             case .unlocked: .governance
@@ -240,8 +258,18 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
         }
         var retention: ObjectRetention?
         if let mode, let until, until > now { retention = ObjectRetention(mode: mode, until: until) }
-        if hold { hold = try bucketLocks() }
-        return (retention, hold)
+        return (retention, hold ? try bucketLocks() : false)
+    }
+
+    /// The lock a new record gets when it is known before its bytes: a manifest written through
+    /// `ObjectLock.forManifest`, or any manifest while immutability is disabled (a manifest is
+    /// never held). Nil when the bytes are needed.
+    func lockBeforehand(_ key: String) throws -> (ObjectRetention?, Bool)? {
+        guard key.hasPrefix("points/") else { return nil }
+        let settings = try settings()
+        if settings.immutability == .disabled { return (nil, false) }
+        guard let manifestUntil else { return nil }
+        return try lock(until: manifestUntil, hold: false, settings: settings, now: Date())
     }
 
     // MARK: Storage
@@ -251,6 +279,16 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
         let (retention, hold) = try lockFor(key, data)
         if retention == nil && !hold { return try base.put(key, data, mode: mode) }
         try base.putLocked(key, data, mode: mode, retention: retention, legalHold: hold)
+    }
+    public func put(_ key: String, mode: PutMode, write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        guard mode == .createOnly else { return try base.put(key, mode: mode, write: write) }
+        guard let (retention, hold) = try lockBeforehand(key) else {
+            var data = Data()
+            try write { data.append(contentsOf: $0) }
+            return try put(key, data, mode: mode)
+        }
+        if retention == nil && !hold { return try base.put(key, mode: mode, write: write) }
+        try base.putLocked(key, mode: mode, retention: retention, legalHold: hold, write: write)
     }
     public func get(_ key: String) throws -> Data { try base.get(key) }
     public func read(_ key: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws { try base.read(key, body) }
@@ -264,6 +302,10 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
     public func objectLockEnabled() throws -> Bool { try bucketLocks() }
     public func putLocked(_ key: String, _ data: Data, mode: PutMode, retention: ObjectRetention?, legalHold: Bool) throws {
         try base.putLocked(key, data, mode: mode, retention: retention, legalHold: legalHold)
+    }
+    public func putLocked(_ key: String, mode: PutMode, retention: ObjectRetention?, legalHold: Bool,
+                          write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        try base.putLocked(key, mode: mode, retention: retention, legalHold: legalHold, write: write)
     }
     public func retention(key: String) throws -> ObjectRetention? { try base.retention(key: key) }
     public func setRetention(key: String, _ retention: ObjectRetention) throws { try base.setRetention(key: key, retention) }

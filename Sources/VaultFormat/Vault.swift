@@ -104,11 +104,12 @@ public struct Vault: Sendable {
     public func commit(_ manifest: Manifest) throws -> String {
         try storage.sync()
         // Encoded as it is written (the stored manifest of a 1 TiB point is ~400 MB): on the
-        // filesystem into a temporary file linked into place once whole; drivers without a
-        // streaming put gather it first.
+        // filesystem into a temporary file linked into place once whole, on S3 in one PUT or,
+        // when large, as a multipart upload of parts sent as they fill (its Object Lock
+        // retention known beforehand: `forManifest`); the memory driver gathers it.
         var sha256 = ""
         let format = config.format
-        try storage.put(Vault.pointKey(manifest.id), mode: .createOnly) { emit in
+        try ObjectLock.forManifest(storage, until: manifest.retainUntil).put(Vault.pointKey(manifest.id), mode: .createOnly) { emit in
             sha256 = try ManifestCodec.encode(manifest, format: format, emit: emit)
         }
         try storage.sync()

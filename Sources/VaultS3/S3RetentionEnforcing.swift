@@ -10,9 +10,10 @@ extension S3Storage: RetentionEnforcing {
     /// One request; a transport failure (no answer) becomes a clear `.storage` error.
     func send(_ op: String, key: String?, method: String, path: String,
               query: [(name: String, value: String)] = [], headers: [(name: String, value: String)] = [],
-              body: Data? = nil) throws -> S3Response {
+              body: Data? = nil, retryConflict: Bool = false) throws -> S3Response {
         do {
-            return try client.send(method: method, path: path, query: query, headers: headers, body: body)
+            return try client.send(method: method, path: path, query: query, headers: headers, body: body,
+                                   retryConflict: retryConflict)
         } catch {
             throw VaultError(.storage,
                 "cannot reach S3 endpoint \(client.endpointText) (\(op) failed after \(client.retry.attempts) tries): check --s3-endpoint and that the server is up and reachable.",
@@ -22,9 +23,17 @@ extension S3Storage: RetentionEnforcing {
 
     public func objectLockEnabled() throws -> Bool { try bucketObjectLockEnabled() }
 
+    private static func s3(_ retention: ObjectRetention?) -> S3Retention? {
+        retention.map { S3Retention(mode: S3LockMode(rawValue: $0.mode.rawValue) ?? .governance, retainUntil: $0.until) }
+    }
+
     public func putLocked(_ key: String, _ data: Data, mode: PutMode, retention: ObjectRetention?, legalHold: Bool) throws {
-        let r = retention.map { S3Retention(mode: S3LockMode(rawValue: $0.mode.rawValue) ?? .governance, retainUntil: $0.until) }
-        try put(key, data, mode: mode, lock: r, legalHold: legalHold)
+        try put(key, data, mode: mode, lock: S3Storage.s3(retention), legalHold: legalHold)
+    }
+
+    public func putLocked(_ key: String, mode: PutMode, retention: ObjectRetention?, legalHold: Bool,
+                          write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        try put(key, mode: mode, lock: S3Storage.s3(retention), legalHold: legalHold, write: write)
     }
 
     public func retention(key: String) throws -> ObjectRetention? {
@@ -125,10 +134,12 @@ extension S3Storage: RetentionEnforcing {
 
     // MARK: - Streaming multipart upload
 
-    /// Starts a multipart upload of `key` (the caller uploads parts and completes or aborts).
-    public func startUpload(key: String) throws -> S3Upload {
+    /// Starts a multipart upload of `key` (the caller uploads parts and completes or aborts);
+    /// `headers`: the Object Lock headers of the object the upload makes.
+    public func startUpload(key: String, headers: [(name: String, value: String)] = []) throws -> S3Upload {
         try StorageKey.validate(key)
-        let r = try send("INITIATE multipart", key: key, method: "POST", path: fullPath(key), query: [("uploads", "")])
+        let r = try send("INITIATE multipart", key: key, method: "POST", path: fullPath(key), query: [("uploads", "")],
+                         headers: headers)
         guard r.status == 200, let doc = XMLElementNode.parse(r.body), let id = doc.value("UploadId") else {
             throw failure(r, op: "INITIATE multipart", key: key)
         }
@@ -145,21 +156,24 @@ extension S3Storage: RetentionEnforcing {
         return etag
     }
 
-    func completeUpload(_ upload: S3Upload, parts: [(Int, String)], createOnly: Bool) throws {
+    func completeUpload(_ upload: S3Upload, parts: [(Int, String)], createOnly: Bool) throws -> S3PutResult {
         var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
         for (n, etag) in parts { xml += "<Part><PartNumber>\(n)</PartNumber><ETag>\(XMLText.escape(etag))</ETag></Part>" }
         xml += "</CompleteMultipartUpload>"
         var headers: [(name: String, value: String)] = [("Content-Type", "application/xml")]
         if createOnly { headers.append(("If-None-Match", "*")) }
         let r = try send("COMPLETE multipart", key: upload.key, method: "POST", path: fullPath(upload.key),
-                         query: [("uploadId", upload.uploadId)], headers: headers, body: Data(xml.utf8))
+                         query: [("uploadId", upload.uploadId)], headers: headers, body: Data(xml.utf8),
+                         retryConflict: createOnly)
         if createOnly && r.status == 412 {
             throw VaultError(.objectExists, "object \(upload.key) already exists in \(location)", cause: "HTTP 412 PreconditionFailed",
                              location: upload.key)
         }
+        // CompleteMultipartUpload can answer 200 with an <Error> document.
         guard (200..<300).contains(r.status), r.errorDocument == nil else {
             throw failure(r, op: "COMPLETE multipart", key: upload.key)
         }
+        return S3PutResult(versionId: r.header("x-amz-version-id"), etag: r.header("etag"))
     }
 }
 
@@ -181,8 +195,12 @@ public final class S3Upload: @unchecked Sendable {
         parts.append((n, try storage.uploadPart(self, number: n, data)))
     }
 
+    /// Parts uploaded so far.
+    public var partCount: Int { parts.count }
+
     /// Makes the object visible; `createOnly`: fails with `.objectExists` when the key is taken.
-    public func complete(createOnly: Bool) throws {
+    @discardableResult
+    public func complete(createOnly: Bool) throws -> S3PutResult {
         try storage.completeUpload(self, parts: parts, createOnly: createOnly)
     }
 

@@ -255,21 +255,92 @@ public final class S3Storage: Storage, @unchecked Sendable {
         try put(key, data, mode: mode, lock: nil)
     }
 
-    /// PUT with an optional Object Lock retention (and legal hold) set on the new version
-    /// itself (`x-amz-object-lock-mode` / `x-amz-object-lock-retain-until-date`).
-    @discardableResult
-    public func put(_ key: String, _ data: Data, mode: PutMode, lock retention: S3Retention?,
-                    legalHold: Bool = false) throws -> S3PutResult {
-        try StorageKey.validate(key)
+    /// `put` of an object written in pieces, held whole only up to `multipartThreshold`
+    /// bytes (then one PUT, as `put`); a larger object goes up as a multipart upload whose
+    /// `partSize` parts are sent as the pieces come, so at most ~`multipartThreshold` bytes
+    /// are held whatever the object's size (the manifest of a 1 TiB point is ~400 MB).
+    public func put(_ key: String, mode: PutMode, write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        try put(key, mode: mode, lock: nil, write: write)
+    }
+
+    private static func lockHeaders(_ retention: S3Retention?, legalHold: Bool) -> [(name: String, value: String)] {
         var headers: [(name: String, value: String)] = []
         if let retention {
             headers.append(("x-amz-object-lock-mode", retention.mode.rawValue))
             headers.append(("x-amz-object-lock-retain-until-date", S3Storage.isoDate(retention.retainUntil)))
         }
         if legalHold { headers.append(("x-amz-object-lock-legal-hold", "ON")) }
+        return headers
+    }
+
+    /// PUT with an optional Object Lock retention (and legal hold) set on the new version
+    /// itself (`x-amz-object-lock-mode` / `x-amz-object-lock-retain-until-date`).
+    @discardableResult
+    public func put(_ key: String, _ data: Data, mode: PutMode, lock retention: S3Retention?,
+                    legalHold: Bool = false) throws -> S3PutResult {
         if data.count > multipartThreshold {
-            return try multipartPut(key, data, mode: mode, headers: headers)
+            return try put(key, mode: mode, lock: retention, legalHold: legalHold) { emit in
+                try data.withUnsafeBytes { try emit($0) }
+            }
         }
+        try StorageKey.validate(key)
+        return try singlePut(key, data, mode: mode, headers: S3Storage.lockHeaders(retention, legalHold: legalHold))
+    }
+
+    /// The streaming `put` with an optional Object Lock retention and legal hold: the lock
+    /// headers go on the single PUT or on the multipart upload's initiation (where S3 takes
+    /// them for the object the upload completes). A writer that throws, or a failed part,
+    /// aborts the upload: nothing is stored.
+    @discardableResult
+    public func put(_ key: String, mode: PutMode, lock retention: S3Retention?, legalHold: Bool = false,
+                    write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> S3PutResult {
+        try StorageKey.validate(key)
+        let headers = S3Storage.lockHeaders(retention, legalHold: legalHold)
+        var buffer = Data()
+        buffer.reserveCapacity(multipartThreshold + 1)   // pages never written are not memory
+        var upload: S3Upload?
+        do {
+            try write { piece in
+                var at = 0
+                while at < piece.count {
+                    // Until the object is known to be over the threshold it may still go up in
+                    // one PUT; after that, parts of partSize leave as soon as they are full.
+                    let limit = upload == nil ? multipartThreshold + 1 : partSize
+                    let n = min(max(limit - buffer.count, 0), piece.count - at)
+                    buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece[at..<(at + n)]))
+                    at += n
+                    guard buffer.count >= limit else { continue }
+                    if upload == nil { upload = try startMultipart(key, mode: mode, headers: headers) }
+                    guard let u = upload else { continue }
+                    var sent = 0
+                    while buffer.count - sent >= partSize {
+                        try u.upload(buffer[sent..<(sent + partSize)])
+                        sent += partSize
+                    }
+                    // Reuse the buffer (Data's removeFirst keeps the storage and grows it).
+                    if sent == buffer.count {
+                        buffer.removeAll(keepingCapacity: true)
+                    } else if sent > 0 {
+                        var rest = Data(capacity: partSize)
+                        rest.append(buffer[sent...])
+                        buffer = rest
+                    }
+                }
+            }
+            if let upload {
+                if !buffer.isEmpty || upload.partCount == 0 { try upload.upload(buffer) }
+                return try upload.complete(createOnly: mode == .createOnly)
+            }
+        } catch {
+            upload?.abort()
+            throw error
+        }
+        return try singlePut(key, buffer, mode: mode, headers: headers)
+    }
+
+    private func singlePut(_ key: String, _ data: Data, mode: PutMode,
+                           headers lockHeaders: [(name: String, value: String)]) throws -> S3PutResult {
+        var headers = lockHeaders
         headers.append(("x-amz-checksum-sha256", SigV4Signer.base64SHA256(data)))
         if mode == .createOnly { headers.append(("If-None-Match", "*")) }
         let r = try request("PUT", key: key, method: "PUT", path: objectPath(key), headers: headers, body: data,
@@ -537,56 +608,15 @@ public final class S3Storage: Storage, @unchecked Sendable {
 
     // MARK: - Multipart
 
-    private func multipartPut(_ key: String, _ data: Data, mode: PutMode,
-                              headers lockHeaders: [(name: String, value: String)]) throws -> S3PutResult {
+    /// Starts the multipart upload of a streamed `put` (S3 takes the lock headers here).
+    /// `createOnly` is checked before (an existing key fails fast) and again when the upload
+    /// completes (`If-None-Match`), which is what makes it atomic.
+    private func startMultipart(_ key: String, mode: PutMode,
+                                headers: [(name: String, value: String)]) throws -> S3Upload {
         if mode == .createOnly, try exists(key) {
             throw VaultError(.objectExists, "object \(key) already exists in \(location)", location: where_(key))
         }
-        let path = objectPath(key)
-        let r = try request("INITIATE multipart", key: key, method: "POST", path: path, query: [("uploads", "")],
-                            headers: lockHeaders)
-        guard r.status == 200, let doc = XMLElementNode.parse(r.body), let uploadId = doc.value("UploadId") else {
-            if r.status == 200 { throw unparsable("CreateMultipartUpload") }
-            throw failure(r, op: "INITIATE multipart", key: key)
-        }
-        do {
-            var parts: [(Int, String)] = []
-            var offset = 0
-            var number = 1
-            while offset < data.count {
-                let end = min(offset + partSize, data.count)
-                let part = data.subdata(in: data.startIndex + offset ..< data.startIndex + end)
-                let pr = try request("UPLOAD part \(number)", key: key, method: "PUT", path: path,
-                                     query: [("partNumber", String(number)), ("uploadId", uploadId)],
-                                     headers: [("Content-MD5", SigV4Signer.base64MD5(part))], body: part)
-                guard (200..<300).contains(pr.status), let etag = pr.header("etag") else {
-                    throw failure(pr, op: "UPLOAD part \(number)", key: key)
-                }
-                parts.append((number, etag))
-                offset = end
-                number += 1
-            }
-            var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-            for (n, etag) in parts { xml += "<Part><PartNumber>\(n)</PartNumber><ETag>\(XMLText.escape(etag))</ETag></Part>" }
-            xml += "</CompleteMultipartUpload>"
-            var ch: [(name: String, value: String)] = [("Content-Type", "application/xml")]
-            if mode == .createOnly { ch.append(("If-None-Match", "*")) }
-            let cr = try request("COMPLETE multipart", key: key, method: "POST", path: path,
-                                 query: [("uploadId", uploadId)], headers: ch, body: Data(xml.utf8),
-                                 retryConflict: mode == .createOnly)
-            if mode == .createOnly && cr.status == 412 {
-                throw VaultError(.objectExists, "object \(key) already exists in \(location)", cause: "HTTP 412 PreconditionFailed",
-                                 location: where_(key))
-            }
-            // CompleteMultipartUpload can answer 200 with an <Error> document.
-            guard (200..<300).contains(cr.status), cr.errorDocument == nil else {
-                throw failure(cr, op: "COMPLETE multipart", key: key)
-            }
-            return S3PutResult(versionId: cr.header("x-amz-version-id"), etag: cr.header("etag"))
-        } catch {
-            try? abortUpload(key: key, uploadId: uploadId)
-            throw error
-        }
+        return try startUpload(key: key, headers: headers)
     }
 
     /// Aborts one multipart upload.

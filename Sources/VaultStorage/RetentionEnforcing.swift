@@ -36,6 +36,10 @@ public protocol RetentionEnforcing: Storage {
     func objectLockEnabled() throws -> Bool
     /// `put`, with the new version locked (`retention`) and/or on legal hold from the start.
     func putLocked(_ key: String, _ data: Data, mode: PutMode, retention: ObjectRetention?, legalHold: Bool) throws
+    /// `putLocked` of an object written in pieces (see `Storage.put(_:mode:write:)`). The
+    /// default gathers the pieces; S3 sends a large object as a multipart upload as they come.
+    func putLocked(_ key: String, mode: PutMode, retention: ObjectRetention?, legalHold: Bool,
+                   write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws
     /// The current version's retention; nil when it has none.
     func retention(key: String) throws -> ObjectRetention?
     /// Sets the current version's retention. The server refuses to shorten it (and, for
@@ -52,6 +56,13 @@ public protocol RetentionEnforcing: Storage {
 }
 
 extension RetentionEnforcing {
+    public func putLocked(_ key: String, mode: PutMode, retention: ObjectRetention?, legalHold: Bool,
+                          write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        var data = Data()
+        try write { data.append(contentsOf: $0) }
+        try putLocked(key, data, mode: mode, retention: retention, legalHold: legalHold)
+    }
+
     /// Makes the current version retained at least until `until`: never shortens, keeps the
     /// mode an existing retention has (`mode` is used when it has none). Returns whether it
     /// changed anything.

@@ -368,6 +368,59 @@ struct S3VaultTests {
     }
 
     // (e) copy local -> S3 -> local keeps retain-until and holds and restores byte-identical.
+    /// A manifest over the multipart threshold goes to S3 as it is encoded, in parts sent
+    /// while the encoder still runs, and carries its Object Lock retention (its retain-until,
+    /// known beforehand through `ObjectLock.forManifest`, not read back from its bytes).
+    @Test func aLargeManifestIsSentInPartsAsItIsEncodedAndLocked() throws {
+        let env = try S3Env.load()
+        let url = try env.url(objectLock: true, "bigman")
+        let endpoint = try #require(URL(string: env.endpoint))
+        let small = S3Storage(location: try S3Location(url: url), endpoint: endpoint, region: env.region,
+                              credentials: S3Credentials(accessKeyId: env.accessKey, secretAccessKey: env.secretKey),
+                              multipartThreshold: 6 << 20, partSize: 5 << 20)
+        let vault = try Vault.create(storage: small)
+        try VaultControl(vault: vault).changeSettings(immutability: .unlocked)
+        let raw = try env.raw(url)
+
+        // The lock view streams: parts are on the server before the writer is done.
+        let until = Date().addingTimeInterval(3 * 86400)
+        var during = -1
+        try ObjectLock.forManifest(vault.storage, until: until).put("points/probe.json", mode: .createOnly) { emit in
+            try Data(count: 7 << 20).withUnsafeBytes { try emit($0) }
+            during = try raw.listIncompleteUploads().count
+            try Data(count: 3 << 20).withUnsafeBytes { try emit($0) }
+        }
+        #expect(during == 1, "the upload was under way while the manifest was being written")
+        let probe = try raw.getObjectLock(key: "points/probe.json").retention
+        #expect(probe?.mode == .governance && abs((probe?.retainUntil ?? .distantPast).timeIntervalSince(until)) < 2)
+        try raw.deleteVersion("points/probe.json", versionId: try currentVersion(raw, "points/probe.json"), bypassGovernance: true)
+
+        // A point whose stored manifest is over the threshold (random ids do not compress).
+        var rng = SystemRandomNumberGenerator()
+        func randomHex() -> String { (0..<4).map { _ in String(format: "%016llx", rng.next() as UInt64) }.joined() }
+        let chunks = (0..<200_000).map { _ in ChunkRef(id: randomHex(), size: 1 << 20) }
+        let t = Date()
+        var m = Manifest(id: Identifier.make(at: t), vaultId: vault.config.id, jobId: "backup-big",
+                         server: ServerInfo(name: "db1", host: nil, port: nil, version: "15.1", versionNum: 150001),
+                         pgDumpVersion: "15.1", pgVaultVersion: "test", startedAt: t, finishedAt: t, status: .ok,
+                         limits: Limits(), databases: [DatabaseRecord(name: "big", outcome: .ok)],
+                         files: [FileEntry(path: "big.dump", kind: .dump, database: "big", size: Int64(chunks.count) << 20,
+                                           sha256: randomHex(), chunks: chunks)],
+                         stats: PointStats(logicalBytes: Int64(chunks.count) << 20, storedBytes: 1, chunks: chunks.count, newChunks: 0))
+        m.retainUntil = t.addingTimeInterval(30 * 86400)
+        _ = try vault.commit(m)
+        let key = Vault.pointKey(m.id)
+        let stored = try #require(try raw.list(prefix: key).first?.size)
+        #expect(stored > 6 << 20, "the manifest (\(stored) bytes) should be over the 6 MiB threshold")
+        let lock = try #require(try raw.getObjectLock(key: key).retention)
+        #expect(lock.mode == .governance)
+        #expect(abs(lock.retainUntil.timeIntervalSince(try #require(m.retainUntil))) < 2)
+        #expect(try raw.listIncompleteUploads().isEmpty)
+        let back = try Vault.open(storage: small).resolvePoint(m.id)
+        #expect(back.files.first?.chunks.count == chunks.count)
+        #expect(back.files.first?.chunks.last?.id == chunks.last?.id)
+    }
+
     @Test func copyLocalToS3ToLocalKeepsRetentionAndHolds() throws {
         let env = try S3Env.load()
         let cli = try CLI("s3copy")

@@ -64,6 +64,51 @@ struct S3StorageTests {
         #expect(try s.listIncompleteUploads().isEmpty)
     }
 
+    /// A streamed `put` holds at most the threshold: past it the upload starts and parts leave
+    /// while the writer is still writing; a writer that fails after parts were sent leaves
+    /// neither an object nor an unfinished upload.
+    @Test func aStreamedPutOverTheThresholdIsSentInPartsAsItIsWritten() throws {
+        let s = try S3TestServer.storage(label: "spu", multipartThreshold: 6 << 20, partSize: 5 << 20)
+        var payload = Data(count: 17 << 20 + 123)
+        payload.withUnsafeMutableBytes { raw in
+            for i in stride(from: 0, to: raw.count, by: 511) { raw[i] = UInt8(truncatingIfNeeded: i / 511 &* 7) }
+        }
+        var uploadsDuring: [Int] = []
+        try s.put("big/streamed", mode: .createOnly, lock: nil) { emit in
+            var at = 0
+            for size in [1, 3 << 20, 7 << 20, 100_000, payload.count] where at < payload.count {
+                let end = min(payload.count, at + size)
+                try payload[at..<end].withUnsafeBytes { try emit($0) }
+                at = end
+                uploadsDuring.append(try s.listIncompleteUploads().count)
+            }
+        }
+        #expect(uploadsDuring == [0, 0, 1, 1, 1], "the upload starts once 6 MiB are passed, not at the end")
+        #expect(try s.get("big/streamed") == payload)
+        #expect(try s.list(prefix: "big/").map(\.size) == [Int64(payload.count)])
+        #expect(try s.listIncompleteUploads().isEmpty)
+        #expect {
+            try s.put("big/streamed", mode: .createOnly) { emit in try payload.withUnsafeBytes { try emit($0) } }
+        } throws: { ($0 as? VaultError)?.code == .objectExists }
+        #expect(try s.listIncompleteUploads().isEmpty)
+
+        struct WriterFailed: Error {}
+        #expect(throws: WriterFailed.self) {
+            try s.put("big/half", mode: .createOnly) { emit in
+                try payload.prefix(12 << 20).withUnsafeBytes { try emit($0) }
+                #expect(try s.listIncompleteUploads().count == 1)
+                throw WriterFailed()
+            }
+        }
+        #expect(try !s.exists("big/half"))
+        #expect(try s.listIncompleteUploads().isEmpty, "the failed writer's upload is aborted")
+        // Under the threshold it is one PUT, whatever the pieces.
+        try s.put("small", mode: .createOnly) { emit in
+            for _ in 0..<5 { try payload.prefix(1 << 20).withUnsafeBytes { try emit($0) } }
+        }
+        #expect(try s.list(prefix: "small").map(\.size) == [5 << 20])
+    }
+
     @Test func abortIncompleteUploadsRemovesLeftovers() throws {
         let s = try S3TestServer.storage(label: "abort")
         let path = "/" + s.bucket + "/" + s.objectKey("left/over")
@@ -271,6 +316,19 @@ struct S3ObjectLockTests {
         let version = try #require(put.versionId)
         #expect(try s.getObjectLock(key: "big").retention?.mode == .compliance)
         #expect(throws: VaultError.self) { try s.deleteVersion("big", versionId: version) }
+
+        // Streamed: the lock and the legal hold go on the upload's initiation.
+        let streamed = try s.put("bigs", mode: .createOnly, lock: S3Retention(mode: .governance, retainUntil: until),
+                                 legalHold: true) { emit in
+            for _ in 0..<11 { try Data(count: 1 << 20).withUnsafeBytes { try emit($0) } }
+        }
+        let lock = try s.getObjectLock(key: "bigs")
+        #expect(lock.retention?.mode == .governance && lock.legalHold)
+        #expect(abs((lock.retention?.retainUntil ?? .distantPast).timeIntervalSince(until)) < 2)
+        #expect(try s.list(prefix: "bigs").map(\.size) == [11 << 20])
+        let streamedVersion = try #require(streamed.versionId)
+        #expect(throws: VaultError.self) { try s.deleteVersion("bigs", versionId: streamedVersion, bypassGovernance: true) }
+        try s.setLegalHold(key: "bigs", on: false)
     }
 }
 
