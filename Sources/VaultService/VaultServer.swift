@@ -73,6 +73,49 @@ public struct VaultServer: Sendable {
 
     struct APIError: Encodable { var error: ErrorRecord }
 
+    private struct ClientGone: Error {}
+
+    /// `GET /v1/points/{id}`: the manifest exactly as stored (as `pgvault show --json` prints
+    /// it), chunk lists included, streamed a MiB at a time: a 1 TiB point's is ~1 GB of JSON,
+    /// which the server never holds. A reader thread decompresses it into a queue of four
+    /// pieces that the response body drains; the status is sent once the first piece is read,
+    /// so an unknown point or a manifest that cannot be read at all is a proper error answer.
+    /// Damage found further on can only cut the response short (the JSON then does not parse);
+    /// a client that goes away stops the reader at its next piece.
+    static func manifestResponse(_ vault: Vault, ref: String) async -> Response {
+        let pieces = BlockingQueue<Result<Data, VaultError>>(capacity: 4)
+        let reader = Thread {
+            do {
+                let key = Vault.pointKey(try vault.resolvePointId(ref, includeDeleted: true))
+                try ManifestCodec.readJSON(vault.storage, key: key) { piece in
+                    guard pieces.put(.success(Data(buffer: piece))) else { throw ClientGone() }
+                }
+            } catch is ClientGone {
+            } catch {
+                pieces.put(.failure(error as? VaultError ?? VaultError(.internalError, "\(error)")))
+            }
+            pieces.close()
+        }
+        reader.stackSize = 1 << 20
+        reader.start()
+        let first = await onThread { pieces.take() }
+        if case .failure(let e)? = first {
+            pieces.close()
+            return Self.error(e)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer { pieces.close() }
+            var next = first
+            while let item = next {
+                try await writer.write(ByteBuffer(bytes: try item.get()))
+                next = await onThread { pieces.take() }
+            }
+            try await writer.finish(nil)
+        })
+    }
+
     static func error(_ e: VaultError) -> Response {
         let status: HTTPResponse.Status
         switch e.code {
@@ -117,15 +160,8 @@ public struct VaultServer: Sendable {
             }
         }
 
-        router.get("/v1/points/:id") { _, context -> Response in
-            let id = context.parameters.get("id") ?? ""
-            return await onThread { [self] in
-                do {
-                    // The whole manifest, chunk lists included (built in memory: for a point of
-                    // a 1 TiB database that is ~1 GB of JSON; `pgvault show --json` streams it).
-                    return Self.json(try vault.resolvePoint(id, includeDeleted: true))
-                } catch let e as VaultError { return Self.error(e) } catch { return Self.error(VaultError(.internalError, "\(error)")) }
-            }
+        router.get("/v1/points/:id") { [vault] _, context -> Response in
+            await Self.manifestResponse(vault, ref: context.parameters.get("id") ?? "")
         }
 
         router.get("/v1/jobs") { _, _ -> Response in

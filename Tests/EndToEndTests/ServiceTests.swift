@@ -228,6 +228,12 @@ struct ServiceTests {
         let pid = try #require(points.first?["id"] as? String)
         let one = try http.call("GET", "/v1/points/\(pid)", token: readerToken)
         #expect(one.status == 200 && one.body.contains("\"files\""))
+        // The manifest as stored, streamed: the same JSON as `show --json`, chunk lists included.
+        let shown = try cli.expect(0, ["show", pid, "--vault", cli.vault, "--json"]).stdout
+        #expect(one.body == shown.trimmingCharacters(in: .newlines))
+        #expect(one.body.contains("\"id\":\""), "chunk entries are included")
+        let byPrefix = try http.call("GET", "/v1/points/\(pid.prefix(12))", token: readerToken)
+        #expect(byPrefix.status == 200 && byPrefix.body == one.body)
         #expect(try http.call("GET", "/v1/points/nosuchpoint", token: readerToken).status == 404)
 
         // An on-demand backup by the operator token, followed to its end.
