@@ -265,10 +265,22 @@ public struct PackedHex: Hashable, Sendable {
 /// A list of chunk ids in 32 bytes each (a 64-character Swift string takes 112 on the heap).
 /// An id that is not 64 lowercase hex digits (only a damaged or foreign manifest has one) makes
 /// the list keep its strings as they are, so every list reads back exactly as it was given.
+///
+/// A list can also be one id in front of another list, which it shares (`prepending`): a new
+/// delta chunk's chain is its base's base followed by the base's own chain, and a backup of a
+/// 1 TiB database writes ~650,000 of them; sharing costs ~70 bytes each instead of a copy of
+/// the whole chain (~350 bytes at 11 links).
 public struct ChunkIds: Equatable, Sendable {
-    private enum Storage: Equatable, Sendable {
+    private enum Storage: Sendable {
         case packed([UInt8])
         case plain([String])
+        case prepended(Link)
+    }
+    /// One id, then a list shared with whoever else holds it.
+    private final class Link: Sendable {
+        let first: PackedHex
+        let rest: ChunkIds
+        init(first: PackedHex, rest: ChunkIds) { self.first = first; self.rest = rest }
     }
     private let storage: Storage
 
@@ -281,28 +293,55 @@ public struct ChunkIds: Equatable, Sendable {
         storage = .packed(bytes)
     }
 
+    /// `first`, then every id of `rest`, whose storage is shared, not copied.
+    public init(prepending first: PackedHex, to rest: ChunkIds) {
+        storage = rest.count == 0 ? ChunkIds([first.string]).storage : .prepended(Link(first: first, rest: rest))
+    }
+
     public var count: Int {
         switch storage {
         case .packed(let b): return b.count / 32
         case .plain(let s): return s.count
+        case .prepended(let l): return 1 + l.rest.count
         }
     }
 
     /// Each id as a `ChunkDigest`, or as the string it was given when it is not a SHA-256.
     public func forEach(digest: (ChunkDigest) -> Void, other: (String) -> Void) {
-        switch storage {
-        case .packed(let b):
-            for at in stride(from: 0, to: b.count, by: 32) { digest(ChunkDigest(bytes: b[at..<at + 32])) }
-        case .plain(let s):
-            for id in s { if let d = ChunkDigest(hex: id) { digest(d) } else { other(id) } }
+        var list = self
+        while true {
+            switch list.storage {
+            case .packed(let b):
+                for at in stride(from: 0, to: b.count, by: 32) { digest(ChunkDigest(bytes: b[at..<at + 32])) }
+                return
+            case .plain(let s):
+                for id in s { if let d = ChunkDigest(hex: id) { digest(d) } else { other(id) } }
+                return
+            case .prepended(let l):
+                if let d = l.first.digest { digest(d) } else { other(l.first.string) }
+                list = l.rest
+            }
         }
     }
 
     /// Whether `other` holds its ids in the same memory (not a copy): a backup's new entries
     /// share their chains with its chunk store (tests check it).
     public func sharesStorage(with other: ChunkIds) -> Bool {
-        guard case .packed(let a) = storage, case .packed(let b) = other.storage else { return false }
-        return a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in pa.baseAddress == pb.baseAddress } }
+        switch (storage, other.storage) {
+        case (.packed(let a), .packed(let b)):
+            return a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in pa.baseAddress == pb.baseAddress } }
+        case (.prepended(let a), .prepended(let b)):
+            return a === b
+        default:
+            return false
+        }
+    }
+
+    /// Whether this list is one id in front of `rest` itself, sharing its storage (tests check
+    /// that a new delta chunk's chain shares its base's).
+    public func isPrepended(to rest: ChunkIds) -> Bool {
+        guard case .prepended(let l) = storage else { return false }
+        return l.rest.sharesStorage(with: rest)
     }
 
     public var strings: [String] {
@@ -312,7 +351,15 @@ public struct ChunkIds: Equatable, Sendable {
             return b.withUnsafeBufferPointer { p in
                 stride(from: 0, to: p.count, by: 32).map { Hex.encode(UnsafeBufferPointer(rebasing: p[$0..<$0 + 32])) }
             }
+        case .prepended(let l):
+            return [l.first.string] + l.rest.strings
         }
+    }
+
+    /// Equal when they list the same ids, however each holds them.
+    public static func == (lhs: ChunkIds, rhs: ChunkIds) -> Bool {
+        if case .packed(let a) = lhs.storage, case .packed(let b) = rhs.storage { return a == b }
+        return lhs.count == rhs.count && lhs.strings == rhs.strings
     }
 }
 

@@ -148,6 +148,7 @@ public final class ChunkStore: @unchecked Sendable {
         var object = compressor.encode(plain)
         var bases: [String] = []
         var depth = 0
+        var shared: Known?
         var targets = delta?.candidates.filter { $0.id != id } ?? []
         if let delta, !targets.isEmpty {
             if (targets.map(\.depth).max() ?? 0) >= maxDepth {
@@ -166,6 +167,12 @@ public final class ChunkStore: @unchecked Sendable {
                     object = d
                     bases = needed
                     depth = 1 + (targets.map(\.depth).max() ?? 0)
+                    if targets.count == 1, let base = targets[0].packedBase {
+                        // One base (the usual case): the chain is its base, then its own chain,
+                        // shared rather than copied (`ChunkIds(prepending:to:)`).
+                        let chain = targets[0].packedChain.map { ChunkIds(prepending: base, to: $0) } ?? ChunkIds([base.string])
+                        shared = Known(base: targets[0].packedId, chain: chain, depth: depth)
+                    }
                     // Every chunk it needs must live (and stay locked) at least as long as this one.
                     try extend(needed)
                 }
@@ -176,7 +183,7 @@ public final class ChunkStore: @unchecked Sendable {
         } catch let e as VaultError where e.code == .objectExists {
             return try reuse(id)   // another job of this backup (or another backup) stored it first
         }
-        let k = remember(id, bases: bases, depth: depth, extended: true)
+        let k = remember(id, shared ?? Known(bases: bases, depth: depth), extended: true)
         return Result(storedBytes: Int64(object.count), isNew: true, k)
     }
 
@@ -231,7 +238,7 @@ public final class ChunkStore: @unchecked Sendable {
             level = next
         }
         try extend([id] + bases)
-        let k = remember(id, bases: bases, depth: depth, extended: false)
+        let k = remember(id, Known(bases: bases, depth: depth), extended: false)
         return Result(storedBytes: 0, isNew: false, k)
     }
 
@@ -290,8 +297,7 @@ public final class ChunkStore: @unchecked Sendable {
     }
 
     @discardableResult
-    private func remember(_ id: String, bases: [String], depth: Int, extended isExtended: Bool) -> Known {
-        let k = Known(bases: bases, depth: depth)
+    private func remember(_ id: String, _ k: Known, extended isExtended: Bool) -> Known {
         lock.lock()
         known[PackedHex(id)] = k
         if isExtended && storage is LockingStorage { extended.insert(PackedHex(id)) }   // (only locks need it)

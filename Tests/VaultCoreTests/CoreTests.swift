@@ -4,6 +4,39 @@ import VaultCore
 
 @Suite("Core values")
 struct CoreTests {
+    /// A chain that shares another list behind one id reads, compares, counts and encodes
+    /// exactly as the same ids held flat, down several levels and with a non-hex id among them.
+    @Test func aPrependedChainIsTheSameListAsItsIdsHeldFlat() throws {
+        let ids = (1...5).map { String(format: "%064x", $0 * 7919) }
+        let tail = ChunkIds(Array(ids.suffix(3)))
+        let two = ChunkIds(prepending: PackedHex(ids[1]), to: tail)
+        let three = ChunkIds(prepending: PackedHex(ids[0]), to: two)
+        #expect(three.count == 5 && three.strings == ids)
+        #expect(three == ChunkIds(ids) && ChunkIds(ids) == three)
+        #expect(three != ChunkIds(Array(ids.prefix(4))) && three != ChunkIds(ids.reversed()))
+        #expect(three.isPrepended(to: two) && two.isPrepended(to: tail) && !three.isPrepended(to: tail))
+        #expect(!ChunkIds(ids).isPrepended(to: tail), "a flat copy shares nothing")
+        var seen: [String] = []
+        three.forEach(digest: { seen.append($0.hex) }, other: { seen.append("other:" + $0) })
+        #expect(seen == ids)
+        let odd = ChunkIds(prepending: PackedHex("NOT-HEX"), to: tail)
+        var oddSeen: [String] = []
+        odd.forEach(digest: { oddSeen.append($0.hex) }, other: { oddSeen.append("other:" + $0) })
+        #expect(oddSeen == ["other:NOT-HEX"] + ids.suffix(3) && odd.strings == ["NOT-HEX"] + ids.suffix(3))
+        #expect(ChunkIds(prepending: PackedHex(ids[0]), to: ChunkIds([])) == ChunkIds([ids[0]]))
+
+        // In a manifest entry: the same JSON, and it decodes back equal.
+        let shared = ChunkRef(id: ids[4], size: 10, base: PackedHex(ids[3]), chain: three, depth: 6,
+                              head: nil, sketch: nil, cut: nil)
+        let flat = ChunkRef(id: ids[4], size: 10, base: ids[3], chain: ids)
+        let enc = JSONEncoder()
+        enc.outputFormatting = .sortedKeys
+        let json = try enc.encode(shared)
+        #expect(json == (try enc.encode(flat)))
+        #expect(try JSONDecoder().decode(ChunkRef.self, from: json) == shared)
+        #expect(shared == flat && shared.bases == [ids[3]] + ids && shared.depth == 6)
+    }
+
     @Test(arguments: [("1TiB", Int64(1) << 40), ("500MB", 500_000_000), ("500 MB", 500_000_000), ("64MiB", 64 << 20),
                       ("64k", 65536), ("1048576", 1_048_576), ("1.5GB", 1_500_000_000), ("2G", 2 << 30), ("10B", 10)])
     func sizesParse(text: String, bytes: Int64) {

@@ -189,11 +189,21 @@ struct DeltaChainTests {
         let before = Set(written[2].0.chunks.map(\.id))   // unchanged ones keep the previous entry itself
         let deep = r.chunks.filter { $0.packedChain != nil && !before.contains($0.id) }
         #expect(!deep.isEmpty, "week 4 has new chunks three links deep")
+        let previous = Dictionary(written[2].0.chunks.map { ($0.id, $0) }) { a, _ in a }
+        var prepended = 0
         for c in deep {
             let held = try #require(store.knownChain(c.id))
             #expect(c.packedChain.map { $0.sharesStorage(with: held) } == true, "\(c.id) holds a copy of its chain")
             #expect(c == ChunkRef(id: c.id, size: c.size, bases: c.bases, depth: c.depth, head: c.head, sketch: c.sketch, cut: c.cut))
+            // With one base, the chain is that base's own chain with its base in front, shared
+            // with the previous point's entry rather than copied.
+            if let base = c.base, let b = previous[base], let bChain = b.packedChain, c.bases == [base] + b.bases {
+                #expect(c.packedChain.map { $0.isPrepended(to: bChain) } == true, "\(c.id) copies its base's chain")
+                #expect(c.chain == b.bases && c.depth == b.depth + 1)
+                prepended += 1
+            }
         }
+        #expect(prepended > 0, "week 4 should have chunks whose one base is itself two links deep")
         #expect(try readBack(FileEntry(path: "x", kind: .dump, database: "x", size: r.size, sha256: r.sha256, chunks: r.chunks), storage) == versions[3])
     }
 
