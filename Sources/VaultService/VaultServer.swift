@@ -2,9 +2,9 @@ public import Foundation
 import Hummingbird
 public import Logging
 import ServiceLifecycle
-public import VaultCore
+import VaultCore
 import VaultArchive
-public import VaultEngine
+import VaultEngine
 public import VaultFormat
 public import VaultPolicy
 import VaultPostgres
@@ -75,13 +75,21 @@ public struct VaultServer: Sendable {
 
     private struct ClientGone: Error {}
 
+    /// Closes the queue once the response body that holds it is released, written or not:
+    /// the reader thread then stops instead of waiting on a full queue for ever.
+    private final class Closer: Sendable {
+        let queue: BlockingQueue<Result<Data, VaultError>>
+        init(_ queue: BlockingQueue<Result<Data, VaultError>>) { self.queue = queue }
+        deinit { queue.close() }
+    }
+
     /// `GET /v1/points/{id}`: the manifest exactly as stored (as `pgvault show --json` prints
     /// it), chunk lists included, streamed a MiB at a time: a 1 TiB point's is ~1 GB of JSON,
     /// which the server never holds. A reader thread decompresses it into a queue of four
     /// pieces that the response body drains; the status is sent once the first piece is read,
     /// so an unknown point or a manifest that cannot be read at all is a proper error answer.
     /// Damage found further on can only cut the response short (the JSON then does not parse);
-    /// a client that goes away stops the reader at its next piece.
+    /// a client that goes away, or a body never written, stops the reader at its next piece.
     static func manifestResponse(_ vault: Vault, ref: String) async -> Response {
         let pieces = BlockingQueue<Result<Data, VaultError>>(capacity: 4)
         let reader = Thread {
@@ -105,12 +113,13 @@ public struct VaultServer: Sendable {
         }
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
+        let closer = Closer(pieces)
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            defer { pieces.close() }
+            defer { closer.queue.close() }
             var next = first
             while let item = next {
                 try await writer.write(ByteBuffer(bytes: try item.get()))
-                next = await onThread { pieces.take() }
+                next = await onThread { closer.queue.take() }
             }
             try await writer.finish(nil)
         })
