@@ -154,9 +154,15 @@ bench_start_cluster() {
     -c "ALTER SYSTEM SET max_wal_size = '4GB'" -c "SELECT pg_reload_conf()" "$CONN" >/dev/null
 }
 
+# bench_on_exit CMD...: run CMD (a string, eval'd) when the script ends, before the cluster
+# stops (servers a script starts beside PostgreSQL).
+BENCH_EXIT_CMDS=()
+bench_on_exit() { BENCH_EXIT_CMDS+=("$*"); }
+
 bench_cleanup() {
-  local rc=$?
+  local rc=$? c
   trap - EXIT INT TERM
+  for c in "${BENCH_EXIT_CMDS[@]}"; do eval "$c" || true; done
   [ -z "${BENCH_CLUSTER:-}" ] || scripts/pg-cluster.sh stop "$BENCH_CLUSTER" || true
   if [ -n "${BENCH_OWN_WORK:-}" ]; then
     if [ "${KEEP:-}" = 1 ]; then log "kept $BENCH_OWN_WORK"; else rm -rf "$BENCH_OWN_WORK"; fi

@@ -14,7 +14,12 @@
 #     manifest's chunk entries);
 #   - then a second point as long whose entries all name one real 64-byte chunk, and REPS
 #     times `pgvault restore`, `pgvault verify` and `pgvault copy` (into a new vault) of it
-#     (they read its chunk list back).
+#     (they read its chunk list back);
+#   - unless P8_S3=0, with an S3 server (SeaweedFS, scripts/s3-server.sh): REPS times
+#     `pgvault copy` of that point into a new S3 vault with immutability unlocked (its
+#     manifest goes up as a multipart upload as it is read, with its Object Lock), and
+#     `pgvault serve` answering `GET /v1/points/<it>` (the whole manifest as JSON; the server's
+#     peak RSS from /proc/PID/status VmHWM, wall time of `curl`).
 #   bench/p8-large-manifest.sh
 #   P8_CHUNKS=50000 REPS=1 bench/p8-large-manifest.sh    # smoke run
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -91,5 +96,51 @@ rm -rf "$w/restored"
 report restore restore
 report verify verify
 report copy copy
+if [ "${P8_S3:-1}" = 1 ]; then
+  need_packages curl
+  bench_on_exit "scripts/s3-server.sh stop '$w/s3'"
+  scripts/s3-server.sh start "$w/s3" >/dev/null || die "could not start the S3 server"
+  # Credentials through the environment only (never on a command line).
+  # shellcheck disable=SC1091
+  source "$w/s3/credentials.env"
+  export AWS_ACCESS_KEY_ID=$PGVAULT_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$PGVAULT_TEST_S3_SECRET_KEY \
+    PGVAULT_S3_ENDPOINT=$PGVAULT_TEST_S3_ENDPOINT AWS_REGION=$PGVAULT_TEST_S3_REGION
+  "$BIN" init "s3://p8-bench/first" --create-bucket --immutability unlocked >/dev/null
+  t_s3copy=(); m_s3copy=()
+  for ((r = 1; r <= REPS; r++)); do
+    log "repetition $r/$REPS: pgvault copy $small to a new S3 vault (immutability unlocked)"
+    "$BIN" init "s3://p8-bench/copy$r" --immutability unlocked >/dev/null
+    measured s3copy "$BIN" copy --from "$VAULT" --to "s3://p8-bench/copy$r" "$small"
+  done
+  report s3copy copy_to_s3
+
+  # serve: GET /v1/points/<id> of the same point. The policy's one server does not exist
+  # (port 1): the scheduler's first pass fails at once and backs nothing up.
+  printf 'vault: %s\nservers:\n  - name: nosuch\n    conninfo: "host=127.0.0.1 port=1 dbname=postgres"\nschedule:\n  weekly:\n    day: monday\n    time: "00:00"\n    timezone: UTC\nretention:\n  weekly: 8w\n  monthly: 12m\n  yearly: 10y\n  on-demand: 30d\n' "$VAULT" >"$w/policy.yaml"
+  token="p8reader$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')"
+  printf 'p8 reader %s\n' "$token" >"$w/tokens"
+  chmod 600 "$w/tokens"
+  printf 'Authorization: Bearer %s\n' "$token" >"$w/curl-headers"
+  t_get=(); m_get=()
+  for ((r = 1; r <= REPS; r++)); do
+    port=$((40000 + RANDOM % 20000))
+    "$BIN" serve --policy "$w/policy.yaml" --tokens "$w/tokens" --listen "127.0.0.1:$port" --interval 3600 \
+      >/dev/null 2>"$w/serve.log" &
+    spid=$!
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+    log "repetition $r/$REPS: GET /v1/points/$small from pgvault serve"
+    t0=$(now)
+    curl -sf -H "@$w/curl-headers" -o "$w/get.json" "http://127.0.0.1:$port/v1/points/$small" \
+      || { kill "$spid"; cat "$w/serve.log" >&2; die "GET /v1/points/$small failed"; }
+    t1=$(now)
+    t_get+=("$(elapsed "$t0" "$t1")")
+    m_get+=("$(awk '/VmHWM/ { print $2 }' "/proc/$spid/status")")
+    kill "$spid"; wait "$spid" 2>/dev/null || true
+  done
+  rec bytes.get_point_json "$(stat -c %s "$w/get.json")"
+  rm -f "$w/get.json"
+  report get serve_get_point
+  scripts/s3-server.sh stop "$w/s3"
+fi
 note "reported only: the backup's peak RSS with a previous point of $P8_CHUNKS chunks, $P8_DEPTH-deep chains"
-bench_finish "P8 a point of $P8_CHUNKS chunks: backup after it, show of it, purge --dry-run; restore, verify and copy of one as long"
+bench_finish "P8 a point of $P8_CHUNKS chunks: backup after it, show of it, purge --dry-run; restore, verify and copy (local, S3) of one as long; serve's GET of it"
