@@ -318,15 +318,17 @@ public final class ChunkStore: @unchecked Sendable {
 /// at the last match (rows inserted or deleted earlier in the dump move everything after them).
 public final class DeltaSource {
     /// Old chunks by a hash of their `head` and by each of their sketch values: one sorted
-    /// array each (16 bytes an entry), not dictionaries of arrays (~100 bytes an entry), since
-    /// a 1 TiB dump has ~650,000 chunks and so ~5 million sketch values.
-    private var byHead: [Entry] = []
-    private var bySketch: [Entry] = []
-    private struct Entry: Comparable {
-        var key: UInt64
-        var index: Int32
-        static func < (a: Entry, b: Entry) -> Bool { (a.key, a.index) < (b.key, b.index) }
-    }
+    /// array each, not dictionaries of arrays (~100 bytes an entry), since a 1 TiB dump has
+    /// ~650,000 chunks and so ~5 million sketch values. An entry is one `UInt64`: the key's
+    /// low `64 - indexBits` bits above the chunk's index (`indexBits` just enough for the
+    /// list: 20 for 650,000 chunks), 8 bytes where a (key, index) pair took 16 (~40 MB at
+    /// 1 TiB, and as much again while it is sorted). Keys that differ only in their top bits
+    /// file together: the low bits are the varied ones (sketch values are the smallest of a
+    /// chunk's hashes, so their top bits are mostly zero; head keys are FNV hashes), and a
+    /// look-alike costs at most a stray vote (a head is confirmed against the chunk's head).
+    private var byHead: [UInt64] = []
+    private var bySketch: [UInt64] = []
+    private let indexBits: Int
     private var offsets: [Int64] = []
     /// The previous point's chunk list (shared with its manifest, not copied).
     private let refs: [ChunkRef]
@@ -340,6 +342,7 @@ public final class DeltaSource {
 
     public init(previous: FileEntry, storage: any Storage) {
         refs = previous.chunks
+        indexBits = max(1, Int.bitWidth - max(refs.count - 1, 0).leadingZeroBitCount)
         var offset: Int64 = 0
         offsets.reserveCapacity(refs.count)
         // Sized once (up to `sketchSize` values a chunk): appended to, the arrays were copied
@@ -347,9 +350,9 @@ public final class DeltaSource {
         byHead.reserveCapacity(refs.count)
         bySketch.reserveCapacity(refs.count * Self.sketchSize)
         for (i, r) in refs.enumerated() {
-            let index = Int32(truncatingIfNeeded: i)
-            if let h = r.head { byHead.append(Entry(key: Self.headKey(h), index: index)) }
-            for v in r.packedSketch?.words ?? Self.sketchValues(r.sketch) { bySketch.append(Entry(key: v, index: index)) }
+            let index = UInt64(i)
+            if let h = r.head { byHead.append(Self.headKey(h) << indexBits | index) }
+            for v in r.packedSketch?.words ?? Self.sketchValues(r.sketch) { bySketch.append(v << indexBits | index) }
             if let c = r.cut, let v = UInt64(c, radix: 16) { cuts.insert(v) }
             offsets.append(offset)
             offset += Int64(r.size)
@@ -365,16 +368,18 @@ public final class DeltaSource {
     /// `near`. Without that bound a dump of repetitive rows made every chunk tally votes for
     /// thousands of old ones: 480,000 small chunks of a pgbench dump took over ten minutes.
     static let window = 32
-    private static func indexes(of key: UInt64, in entries: [Entry], near: Int) -> [Int] {
-        var lo = entries.partitionPoint { $0.key < key }
-        var hi = entries.partitionPoint(in: lo..<entries.count) { $0.key <= key }
-        if hi - lo > window {
+    private func indexes(of key: UInt64, in entries: [UInt64], near: Int) -> [Int] {
+        let bits = indexBits, mask: UInt64 = (1 << bits) - 1
+        let k = (key << bits) >> bits   // the bits an entry keeps
+        var lo = entries.partitionPoint { $0 >> bits < k }
+        var hi = entries.partitionPoint(in: lo..<entries.count) { $0 >> bits <= k }
+        if hi - lo > Self.window {
             // Equal keys are sorted by index: start half a window before the first at `near`.
-            let at = entries.partitionPoint(in: lo..<hi) { Int($0.index) < near }
-            lo = max(lo, min(at - window / 2, hi - window))
-            hi = lo + window
+            let at = entries.partitionPoint(in: lo..<hi) { Int($0 & mask) < near }
+            lo = max(lo, min(at - Self.window / 2, hi - Self.window))
+            hi = lo + Self.window
         }
-        return (lo..<hi).map { Int(entries[$0].index) }
+        return (lo..<hi).map { Int(entries[$0] & mask) }
     }
     /// How many (chunk, vote) pairs the last `candidates` call tallied (tests bound it).
     private(set) var lastTally = 0
@@ -526,7 +531,7 @@ public final class DeltaSource {
         var votes: [Int: Int] = [:]
         lastTally = 0
         for v in Self.sketchValues(sketch) {
-            for i in Self.indexes(of: v, in: bySketch, near: covering) { votes[i, default: 0] += 1; lastTally += 1 }
+            for i in indexes(of: v, in: bySketch, near: covering) { votes[i, default: 0] += 1; lastTally += 1 }
         }
         var matched: Int?
         if let top = votes.values.max() {
@@ -535,7 +540,7 @@ public final class DeltaSource {
         }
         if matched == nil {
             let packed = PackedHex(head)
-            let heads = Self.indexes(of: Self.headKey(head), in: byHead, near: covering)
+            let heads = indexes(of: Self.headKey(head), in: byHead, near: covering)
             lastTally += heads.count
             matched = heads.filter { refs[$0].packedHead == packed }.min(by: nearest)
         }
