@@ -41,34 +41,38 @@ public struct ChunkRef: Codable, Equatable, Sendable {
     /// Hex of the chunk's first 16 plaintext bytes: the next backup of the same database finds
     /// the chunk to delta-encode against by it (format 2).
     public var head: String? {
-        get { packedHead?.string }
-        set { packedHead = newValue.map(PackedHex.init) }
+        get { marks.head }
+        set { marks.head = newValue }
     }
-    public private(set) var packedHead: PackedHex?
+    /// `head` as a `PackedHex` (made when asked: the entry holds it in `marks`).
+    public var packedHead: PackedHex? { head.map(PackedHex.init) }
     /// Hex of the chunk's similarity sketch (the smallest rolling-hash values of its content,
     /// 16 hex digits each): the next backup picks as delta base the old chunk that shares
     /// most of them.
     public var sketch: String? {
-        get { packedSketch?.string }
-        set { packedSketch = newValue.map(PackedHex.init) }
+        get { marks.sketch }
+        set { marks.sketch = newValue }
     }
-    public private(set) var packedSketch: PackedHex?
+    /// The sketch's values (16 hex digits each), nil when it has none or is not such hex.
+    public var sketchValues: [UInt64]? { marks.sketchValues }
     /// Hex of the chunker's rolling hash at the chunk's end, when that end is a content-defined
     /// boundary: the next backup of the same database cuts at the same content (`Chunker.cut`'s
     /// `align`).
     public var cut: String? {
-        get { packedCut?.string }
-        set { packedCut = newValue.map(PackedHex.init) }
+        get { marks.cut }
+        set { marks.cut = newValue }
     }
-    public private(set) var packedCut: PackedHex?
+    /// `head`, `sketch` and `cut` as held: inline words (~100 bytes for the three where
+    /// `PackedHex` fields took 120 and a sketch's 64 bytes sat in a heap array of 112 more).
+    private var marks = ChunkMarks()
     public init(id: String, size: Int, base: String? = nil, chain: [String]? = nil, head: String? = nil,
                 sketch: String? = nil, cut: String? = nil) {
         packedId = PackedHex(id)
         self.size = size
         packedBase = base.map(PackedHex.init)
-        packedHead = head.map(PackedHex.init)
-        packedSketch = sketch.map(PackedHex.init)
-        packedCut = cut.map(PackedHex.init)
+        marks.head = head
+        marks.sketch = sketch
+        marks.cut = cut
         self.chain = base == nil || chain?.isEmpty == true ? nil : chain
     }
 
@@ -102,9 +106,9 @@ public struct ChunkRef: Codable, Equatable, Sendable {
         packedBase = try c.decodeIfPresent(String.self, forKey: .base).map(PackedHex.init)
         packedChain = try c.decodeIfPresent([String].self, forKey: .chain).map(ChunkIds.init)
         levels = try c.decodeIfPresent(Int.self, forKey: .levels)
-        packedHead = try c.decodeIfPresent(String.self, forKey: .head).map(PackedHex.init)
-        packedSketch = try c.decodeIfPresent(String.self, forKey: .sketch).map(PackedHex.init)
-        packedCut = try c.decodeIfPresent(String.self, forKey: .cut).map(PackedHex.init)
+        marks.head = try c.decodeIfPresent(String.self, forKey: .head)
+        marks.sketch = try c.decodeIfPresent(String.self, forKey: .sketch)
+        marks.cut = try c.decodeIfPresent(String.self, forKey: .cut)
     }
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -116,6 +120,109 @@ public struct ChunkRef: Codable, Equatable, Sendable {
         try c.encodeIfPresent(head, forKey: .head)
         try c.encodeIfPresent(sketch, forKey: .sketch)
         try c.encodeIfPresent(cut, forKey: .cut)
+    }
+}
+
+/// A chunk's marks for the next backup (`ChunkRef.head`, `sketch`, `cut`), held inline as the
+/// values their hex spells when written as pgvault writes them: a head of 32 hex digits, a
+/// sketch of one to eight groups of 16, a cut of 1-16 digits without a leading zero. Any other
+/// text (a damaged or foreign manifest) is kept as given (`Odd`), so every field reads back
+/// exactly as written and two equal texts are held alike.
+struct ChunkMarks: Equatable, Sendable {
+    private var h0: UInt64 = 0, h1: UInt64 = 0
+    private var s0: UInt64 = 0, s1: UInt64 = 0, s2: UInt64 = 0, s3: UInt64 = 0
+    private var s4: UInt64 = 0, s5: UInt64 = 0, s6: UInt64 = 0, s7: UInt64 = 0
+    private var cutValue: UInt64 = 0
+    /// How many sketch values are held inline.
+    private var sketchCount: UInt8 = 0
+    /// Which fields are held inline: 1 head, 2 sketch, 4 cut.
+    private var inline: UInt8 = 0
+    private var odd: Odd?
+
+    /// The fields that are not in the inline forms, as given.
+    private final class Odd: Equatable, Sendable {
+        let head: String?, sketch: String?, cut: String?
+        init(head: String?, sketch: String?, cut: String?) { self.head = head; self.sketch = sketch; self.cut = cut }
+        static func == (a: Odd, b: Odd) -> Bool { a.head == b.head && a.sketch == b.sketch && a.cut == b.cut }
+    }
+    private mutating func keepOdd(head: String?, sketch: String?, cut: String?) {
+        odd = head == nil && sketch == nil && cut == nil ? nil : Odd(head: head, sketch: sketch, cut: cut)
+    }
+
+    private var sketchWords: [UInt64] { Array([s0, s1, s2, s3, s4, s5, s6, s7].prefix(Int(sketchCount))) }
+
+    private mutating func setSketchWord(_ k: Int, _ v: UInt64) {
+        switch k {
+        case 0: s0 = v
+        case 1: s1 = v
+        case 2: s2 = v
+        case 3: s3 = v
+        case 4: s4 = v
+        case 5: s5 = v
+        case 6: s6 = v
+        default: s7 = v
+        }
+    }
+
+    var head: String? {
+        get { inline & 1 != 0 ? PackedHex.hex(h0) + PackedHex.hex(h1) : odd?.head }
+        set {
+            inline &= ~1; h0 = 0; h1 = 0
+            var text = newValue
+            if var t = text {
+                let pair = t.withUTF8 { u -> (UInt64, UInt64)? in
+                    guard u.count == 32, let a = PackedHex.word(u, 0), let b = PackedHex.word(u, 16) else { return nil }
+                    return (a, b)
+                }
+                if let (a, b) = pair { h0 = a; h1 = b; inline |= 1; text = nil }
+            }
+            keepOdd(head: text, sketch: odd?.sketch, cut: odd?.cut)
+        }
+    }
+
+    var sketch: String? {
+        get { inline & 2 != 0 ? sketchWords.map(PackedHex.hex).joined() : odd?.sketch }
+        set {
+            inline &= ~2; sketchCount = 0
+            s0 = 0; s1 = 0; s2 = 0; s3 = 0; s4 = 0; s5 = 0; s6 = 0; s7 = 0
+            var text = newValue
+            if var t = text {
+                // Parsed straight into the words (a manifest has an entry for every chunk).
+                let n = t.withUTF8 { u -> Int in
+                    guard u.count % 16 == 0, (1...8).contains(u.count / 16) else { return 0 }
+                    for k in 0..<u.count / 16 {
+                        guard let v = PackedHex.word(u, 16 * k) else { return 0 }
+                        setSketchWord(k, v)
+                    }
+                    return u.count / 16
+                }
+                if n > 0 {
+                    sketchCount = UInt8(n); inline |= 2; text = nil
+                } else {
+                    s0 = 0; s1 = 0; s2 = 0; s3 = 0; s4 = 0; s5 = 0; s6 = 0; s7 = 0
+                }
+            }
+            keepOdd(head: odd?.head, sketch: text, cut: odd?.cut)
+        }
+    }
+
+    /// The sketch's values when held inline; nil otherwise.
+    var sketchValues: [UInt64]? { inline & 2 != 0 ? sketchWords : nil }
+
+    var cut: String? {
+        get { inline & 4 != 0 ? String(cutValue, radix: 16) : odd?.cut }
+        set {
+            inline &= ~4; cutValue = 0
+            var text = newValue
+            if var t = text {
+                let value = t.withUTF8 { u -> UInt64? in
+                    guard (1...16).contains(u.count), u[0] != 48 || u.count == 1 else { return nil }
+                    return PackedHex.number(u)
+                }
+                if let v = value { cutValue = v; inline |= 4; text = nil }
+            }
+            keepOdd(head: odd?.head, sketch: odd?.sketch, cut: text)
+        }
     }
 }
 
@@ -231,7 +338,7 @@ public struct PackedHex: Hashable, Sendable {
     }
 
     /// All of `u` (at most 16 digits) as a value, or nil if a byte is not a lowercase hex digit.
-    private static func number(_ u: UnsafeBufferPointer<UInt8>) -> UInt64? {
+    fileprivate static func number(_ u: UnsafeBufferPointer<UInt8>) -> UInt64? {
         var v: UInt64 = 0
         for c in u {
             guard let n = nibble(c) else { return nil }
@@ -241,7 +348,7 @@ public struct PackedHex: Hashable, Sendable {
     }
 
     /// Digits `at..<at+16` of `u` as a value, or nil if one is not a lowercase hex digit.
-    private static func word(_ u: UnsafeBufferPointer<UInt8>, _ at: Int) -> UInt64? {
+    fileprivate static func word(_ u: UnsafeBufferPointer<UInt8>, _ at: Int) -> UInt64? {
         var v: UInt64 = 0
         for i in at..<at + 16 {
             guard let n = nibble(u[i]) else { return nil }
@@ -256,7 +363,7 @@ public struct PackedHex: Hashable, Sendable {
         return nil
     }
 
-    private static func hex(_ v: UInt64) -> String {
+    fileprivate static func hex(_ v: UInt64) -> String {
         let h = String(v, radix: 16)
         return String(repeating: "0", count: 16 - h.count) + h
     }

@@ -352,7 +352,7 @@ public final class DeltaSource {
         for (i, r) in refs.enumerated() {
             let index = UInt64(i)
             if let h = r.head { byHead.append(Self.headKey(h) << indexBits | index) }
-            for v in r.packedSketch?.words ?? Self.sketchValues(r.sketch) { bySketch.append(v << indexBits | index) }
+            for v in r.sketchValues ?? Self.sketchValues(r.sketch) { bySketch.append(v << indexBits | index) }
             if let c = r.cut, let v = UInt64(c, radix: 16) { cuts.insert(v) }
             offsets.append(offset)
             offset += Int64(r.size)

@@ -4,6 +4,35 @@ import VaultCore
 
 @Suite("Core values")
 struct CoreTests {
+    /// Head, sketch and cut read back exactly as given, held inline or (any other text) as
+    /// given, and equal texts make equal entries whichever way they were set.
+    @Test func chunkMarksReadBackAsGivenInlineOrNot() throws {
+        let id = String(repeating: "ab", count: 32)
+        let head = "0123456789abcdef0123456789abcdef"
+        let sketch8 = (0..<8).map { String(format: "%016llx", UInt64($0) << 40 | 7) }.joined()
+        let cases: [(String?, String?, String?)] = [
+            (head, sketch8, "1f"), (head, String(sketch8.prefix(48)), "0"), (nil, nil, nil),
+            ("0123", "f" + String(sketch8.dropFirst()), "01f"), ("ABCDEF", sketch8 + "0000000000000001", "x y"),
+            (head, "", "ffffffffffffffff"), ("ü \"odd\"", String(sketch8.prefix(16)), "10000000000000000"),
+        ]
+        for (h, sk, c) in cases {
+            let r = ChunkRef(id: id, size: 5, head: h, sketch: sk, cut: c)
+            #expect(r.head == h && r.sketch == sk && r.cut == c, "\(String(describing: (h, sk, c)))")
+            let json = try JSONEncoder().encode(r)
+            let back = try JSONDecoder().decode(ChunkRef.self, from: json)
+            #expect(back == r && back.head == h && back.sketch == sk && back.cut == c)
+            var set = ChunkRef(id: id, size: 5, head: "zz", sketch: sketch8, cut: "q")
+            set.head = h; set.sketch = sk; set.cut = c
+            #expect(set == r, "set field by field: \(String(describing: (h, sk, c)))")
+        }
+        let inline = ChunkRef(id: id, size: 5, head: head, sketch: String(sketch8.prefix(32)), cut: "1f")
+        #expect(inline.sketchValues == [7, 1 << 40 | 7])
+        #expect(inline.packedHead == PackedHex(head))
+        #expect(ChunkRef(id: id, size: 5, sketch: "xyz").sketchValues == nil)
+        #expect(ChunkRef(id: id, size: 5, head: head) != ChunkRef(id: id, size: 5, head: String(head.reversed())))
+        #expect(ChunkRef(id: id, size: 5, cut: "1f") != ChunkRef(id: id, size: 5, cut: "01f"))
+    }
+
     /// A chain that shares another list behind one id reads, compares, counts and encodes
     /// exactly as the same ids held flat, down several levels and with a non-hex id among them.
     @Test func aPrependedChainIsTheSameListAsItsIdsHeldFlat() throws {
