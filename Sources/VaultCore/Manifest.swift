@@ -44,8 +44,6 @@ public struct ChunkRef: Codable, Equatable, Sendable {
         get { marks.head }
         set { marks.head = newValue }
     }
-    /// `head` as a `PackedHex` (made when asked: the entry holds it in `marks`).
-    public var packedHead: PackedHex? { head.map(PackedHex.init) }
     /// Hex of the chunk's similarity sketch (the smallest rolling-hash values of its content,
     /// 16 hex digits each): the next backup picks as delta base the old chunk that shares
     /// most of them.
@@ -151,6 +149,8 @@ struct ChunkMarks: Equatable, Sendable {
 
     private var sketchWords: [UInt64] { Array([s0, s1, s2, s3, s4, s5, s6, s7].prefix(Int(sketchCount))) }
 
+    private mutating func clearSketchWords() { s0 = 0; s1 = 0; s2 = 0; s3 = 0; s4 = 0; s5 = 0; s6 = 0; s7 = 0 }
+
     private mutating func setSketchWord(_ k: Int, _ v: UInt64) {
         switch k {
         case 0: s0 = v
@@ -184,7 +184,7 @@ struct ChunkMarks: Equatable, Sendable {
         get { inline & 2 != 0 ? sketchWords.map(PackedHex.hex).joined() : odd?.sketch }
         set {
             inline &= ~2; sketchCount = 0
-            s0 = 0; s1 = 0; s2 = 0; s3 = 0; s4 = 0; s5 = 0; s6 = 0; s7 = 0
+            clearSketchWords()
             var text = newValue
             if var t = text {
                 // Parsed straight into the words (a manifest has an entry for every chunk).
@@ -199,7 +199,7 @@ struct ChunkMarks: Equatable, Sendable {
                 if n > 0 {
                     sketchCount = UInt8(n); inline |= 2; text = nil
                 } else {
-                    s0 = 0; s1 = 0; s2 = 0; s3 = 0; s4 = 0; s5 = 0; s6 = 0; s7 = 0
+                    clearSketchWords()   // a group that was not hex: nothing inline
                 }
             }
             keepOdd(head: odd?.head, sketch: text, cut: odd?.cut)

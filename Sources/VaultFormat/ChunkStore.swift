@@ -170,7 +170,7 @@ public final class ChunkStore: @unchecked Sendable {
                     if targets.count == 1, let base = targets[0].packedBase {
                         // One base (the usual case): the chain is its base, then its own chain,
                         // shared rather than copied (`ChunkIds(prepending:to:)`).
-                        let chain = targets[0].packedChain.map { ChunkIds(prepending: base, to: $0) } ?? ChunkIds([base.string])
+                        let chain = ChunkIds(prepending: base, to: targets[0].packedChain ?? ChunkIds([]))
                         shared = Known(base: targets[0].packedId, chain: chain, depth: depth)
                     }
                     // Every chunk it needs must live (and stay locked) at least as long as this one.
@@ -539,10 +539,9 @@ public final class DeltaSource {
             if best.count == 1 || top > 1 { matched = best.min(by: nearest) }
         }
         if matched == nil {
-            let packed = PackedHex(head)
             let heads = indexes(of: Self.headKey(head), in: byHead, near: covering)
             lastTally += heads.count
-            matched = heads.filter { refs[$0].packedHead == packed }.min(by: nearest)
+            matched = heads.filter { refs[$0].head == head }.min(by: nearest)
         }
         let c: Int
         if let matched {

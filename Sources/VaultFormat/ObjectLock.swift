@@ -282,11 +282,7 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
     }
     public func put(_ key: String, mode: PutMode, write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         guard mode == .createOnly else { return try base.put(key, mode: mode, write: write) }
-        guard let (retention, hold) = try lockBeforehand(key) else {
-            var data = Data()
-            try write { data.append(contentsOf: $0) }
-            return try put(key, data, mode: mode)
-        }
+        guard let (retention, hold) = try lockBeforehand(key) else { return try put(key, Data(gathering: write), mode: mode) }
         if retention == nil && !hold { return try base.put(key, mode: mode, write: write) }
         try base.putLocked(key, mode: mode, retention: retention, legalHold: hold, write: write)
     }

@@ -58,9 +58,7 @@ public protocol RetentionEnforcing: Storage {
 extension RetentionEnforcing {
     public func putLocked(_ key: String, mode: PutMode, retention: ObjectRetention?, legalHold: Bool,
                           write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
-        var data = Data()
-        try write { data.append(contentsOf: $0) }
-        try putLocked(key, data, mode: mode, retention: retention, legalHold: legalHold)
+        try putLocked(key, Data(gathering: write), mode: mode, retention: retention, legalHold: legalHold)
     }
 
     /// Makes the current version retained at least until `until`: never shortens, keeps the

@@ -55,11 +55,19 @@ public protocol Storage: Sendable {
     func sync() throws
 }
 
-extension Storage {
-    public func put(_ key: String, mode: PutMode, write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+extension Data {
+    /// The pieces `write` hands to the function it is given, gathered in order: what a driver
+    /// without a streaming `put` does with an object written in pieces.
+    public init(gathering write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) rethrows {
         var data = Data()
         try write { data.append(contentsOf: $0) }
-        try put(key, data, mode: mode)
+        self = data
+    }
+}
+
+extension Storage {
+    public func put(_ key: String, mode: PutMode, write: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        try put(key, Data(gathering: write), mode: mode)
     }
     public func keys(prefix: String) throws -> [String] { try list(prefix: prefix).map(\.key) }
     public func read(_ key: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {

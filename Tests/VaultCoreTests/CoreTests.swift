@@ -27,7 +27,6 @@ struct CoreTests {
         }
         let inline = ChunkRef(id: id, size: 5, head: head, sketch: String(sketch8.prefix(32)), cut: "1f")
         #expect(inline.sketchValues == [7, 1 << 40 | 7])
-        #expect(inline.packedHead == PackedHex(head))
         #expect(ChunkRef(id: id, size: 5, sketch: "xyz").sketchValues == nil)
         #expect(ChunkRef(id: id, size: 5, head: head) != ChunkRef(id: id, size: 5, head: String(head.reversed())))
         #expect(ChunkRef(id: id, size: 5, cut: "1f") != ChunkRef(id: id, size: 5, cut: "01f"))
