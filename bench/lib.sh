@@ -66,6 +66,18 @@ max_rss_kb() { awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $
 # when the command fails, so that a broken step stops the benchmark instead of timing an error.
 timed() { local t0 t1 rc=0; t0=$(now); "$@" >&2 || rc=$?; t1=$(now); elapsed "$t0" "$t1"; return "$rc"; }
 
+# CPU accounting, for the targets a 2-core machine may not be able to reach (P5, P6): a target
+# "≤ k × T wall" allows at most k × T × NCPU CPU-seconds even with every core busy all along.
+NCPU=$(nproc)
+# machine_cpu: CPU time every process (and the kernel's own threads: writeback) has used since
+# boot, in clock ticks (/proc/stat: user, nice, system, irq, softirq, steal).
+machine_cpu() { awk '/^cpu / { printf "%d", $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# cpu_between TICKS0 TICKS1: the CPU-seconds between two machine_cpu readings.
+cpu_between() { awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", (b - a) / hz }'; }
+# cpu_of FILE: user + system seconds from `/usr/bin/time -f '%U %S' -o FILE` (the process and
+# its children).
+cpu_of() { awk 'NF == 2 { printf "%.3f", $1 + $2 }' "$1"; }
+
 # --- packages ---------------------------------------------------------------------------
 # need_packages PKG...: install the Debian packages that dpkg-query does not report installed.
 need_packages() {
@@ -104,7 +116,7 @@ bench_init() {
   export BENCH_RUN_DATE=${BENCH_RUN_DATE:-$(date -u +%Y-%m-%dT%H%M%SZ)}
   if [ -z "${BENCH_DEPS_DONE:-}" ]; then
     scripts/install-deps.sh
-    need_packages time zstd python3 restic borgbackup
+    need_packages time zstd python3 restic borgbackup openssl
     export BENCH_DEPS_DONE=1
   fi
   if [ -n "${PGVAULT_BIN:-}" ]; then
