@@ -189,6 +189,8 @@ extension ShowCommand {
         var auditChainVerifies: Bool
         var auditChainRecords: Int
         var auditChainBrokenAt: Int?
+        /// The chain's last record as `SEQ:SHA256`, to keep outside the vault (`audit --anchor`).
+        var auditChainHead: String?
         var generatedAt: Date
     }
 
@@ -211,7 +213,8 @@ extension ShowCommand {
                          state: view.state.isSoftDeleted ? "soft-deleted" : "active",
                          softDeletedAt: view.state.softDeletedAt, purgeAfter: view.state.purgeAfter, legalHold: view.state.hold,
                          audit: try log.entries().filter { $0.target == m.id }, auditChainVerifies: chain.ok,
-                         auditChainRecords: chain.entries, auditChainBrokenAt: chain.firstBroken?.seq, generatedAt: control.now)
+                         auditChainRecords: chain.entries, auditChainBrokenAt: chain.firstBroken?.seq,
+                         auditChainHead: chain.head?.description, generatedAt: control.now)
         if output.json {
             try Output.json(e)
         } else {
@@ -226,6 +229,7 @@ extension ShowCommand {
             l.append("  soft delete:      \(settings.softDelete.rawValue), \(settings.softDeleteDays) days; this point: \(e.state)\(view.state.purgeAfter.map { ", purge from " + Timestamp.rfc3339($0) } ?? "")")
             l.append("  legal hold:       \(view.state.hold.map { "since \(Timestamp.rfc3339($0.setAt)) by \($0.setBy): \($0.reason)" } ?? "none")")
             l.append("  audit chain:      \(chain.ok ? "verifies (\(chain.entries) records)" : "BROKEN at record \(chain.firstBroken?.seq ?? 0): \(chain.firstBroken?.reason ?? "")")")
+            if let head = chain.head { l.append("  audit head:       \(head)  (keep it; `pgvault audit --anchor \(head.seq):…` checks it later)") }
             l.append("")
             l.append("Files (sha256  size  path):")
             for f in m.files { l.append("  \(f.sha256)  \(f.size)  \(f.path)") }

@@ -62,10 +62,36 @@ public struct AuditLog: Sendable {
         public var entries: Int
         /// The first broken record and why, nil when the whole chain verifies.
         public var firstBroken: (seq: Int, reason: String)?
+        /// The last record and its hash when the whole chain verifies (nil for an empty log):
+        /// what to keep outside the vault as an anchor (`Anchor`).
+        public var head: Anchor?
         public var ok: Bool { firstBroken == nil }
         public static func == (a: Verification, b: Verification) -> Bool {
             a.entries == b.entries && a.firstBroken?.seq == b.firstBroken?.seq && a.firstBroken?.reason == b.firstBroken?.reason
+                && a.head == b.head
         }
+    }
+
+    /// A record's sequence number and hash, noted somewhere the vault's owner cannot rewrite
+    /// (a ticket, a mail, another system's log). The chain proves every record up to the
+    /// last one present; only an anchor proves that none was removed from the end since it was
+    /// taken, or that the whole log was not rebuilt.
+    public struct Anchor: Sendable, Equatable, CustomStringConvertible {
+        public var seq: Int
+        /// Lowercase hex SHA-256 of the record's body (its `hash`).
+        public var sha256: String
+        public init(seq: Int, sha256: String) { self.seq = seq; self.sha256 = sha256 }
+
+        /// `SEQ:SHA256` (as `description` prints it); nil for anything else.
+        public init?(_ text: String) {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, let seq = Int(parts[0]), seq >= 1 else { return nil }
+            let hash = parts[1].lowercased()
+            guard hash.count == 64, hash.allSatisfy({ $0.isASCII && $0.isHexDigit }) else { return nil }
+            self.init(seq: seq, sha256: hash)
+        }
+
+        public var description: String { "\(seq):\(sha256)" }
     }
 
     /// All entries in order, each with whether it verified.
@@ -76,11 +102,16 @@ public struct AuditLog: Sendable {
         }
     }
 
-    /// Recomputes the chain; names the first record that does not verify.
-    public func verify() throws -> Verification {
+    /// Recomputes the chain; names the first record that does not verify. Then each of
+    /// `anchors` must be a record of the chain with that hash: an anchored record past the
+    /// log's end means records were removed from the end, a different hash that the log was
+    /// rewritten from that record on (the first failing anchor is named, by its record).
+    public func verify(anchors: [Anchor] = []) throws -> Verification {
         var prev = AuditLog.genesis
         var expected = 1
         var count = 0
+        let anchored = Set(anchors.map(\.seq))
+        var hashes: [Int: String] = [:]
         for e in try series.entries() {
             count += 1
             if e.seq != expected {
@@ -102,9 +133,21 @@ public struct AuditLog: Sendable {
                 return Verification(entries: count, firstBroken: (e.seq, "its previous-hash does not match record \(e.seq - 1)"))
             }
             prev = stored.hash
+            if anchored.contains(e.seq) { hashes[e.seq] = stored.hash }
             expected += 1
         }
-        return Verification(entries: count, firstBroken: nil)
+        let last = expected - 1
+        for a in anchors.sorted(by: { $0.seq < $1.seq }) {
+            guard let h = hashes[a.seq] else {
+                return Verification(entries: count, firstBroken: (a.seq,
+                    "record \(a.seq) is anchored (\(a)) but the log ends at record \(last): records were removed from its end"))
+            }
+            if h != a.sha256 {
+                return Verification(entries: count, firstBroken: (a.seq,
+                    "record \(a.seq) is not the anchored one (its hash is \(h), the anchor says \(a.sha256)): the log was rewritten from there"))
+            }
+        }
+        return Verification(entries: count, firstBroken: nil, head: last > 0 ? Anchor(seq: last, sha256: prev) : nil)
     }
 }
 

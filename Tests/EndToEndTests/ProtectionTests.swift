@@ -229,6 +229,27 @@ struct ProtectionTests {
         #expect(good.stdout.contains("audit chain verifies: 3 records"), "\(good.stdout)")
         let ev = try cli.expect(0, ["show", point, "--evidence", "--vault", cli.vault])
         #expect(ev.stdout.contains("verifies (3 records)") && ev.stdout.contains("case 7"), "\(ev.stdout)")
+        // The head, kept outside the vault, checks later that nothing was cut from the end.
+        let goodJSON = try #require(try cli.json(try cli.expect(0, ["audit", "--verify", "--json", "--vault", cli.vault])) as? [String: Any])
+        let head = try #require(goodJSON["head"] as? String)
+        #expect(head.hasPrefix("3:") && head.count == 66 && good.stdout.contains("head: " + head), "\(head)")
+        #expect(ev.stdout.contains("audit head:       " + head), "\(ev.stdout)")
+        let held = try cli.expect(0, ["audit", "--anchor", head, "--vault", cli.vault])
+        #expect(held.stdout.contains("anchors hold: 3"), "\(held.stdout)")
+        let typo = try cli.expect(2, ["audit", "--anchor", "3:" + head.dropFirst(3), "--vault", cli.vault])
+        #expect(typo.stderr.contains("is not SEQ:SHA256"), "\(typo.stderr)")
+        try cli.expect(0, ["hold", "clear", point, "--reason", "closed", "--vault", cli.vault])
+        let latest = try #require(try cli.json(try cli.expect(0, ["audit", "--anchor", head, "--json", "--vault", cli.vault])) as? [String: Any])
+        let head4 = try #require(latest["head"] as? String)
+        #expect(head4.hasPrefix("4:") && latest["anchors"] as? [String] == [head], "\(latest)")
+        let cutPath = cli.vault + "/audit/000000000004.json"
+        let cutRecord = try Data(contentsOf: URL(fileURLWithPath: cutPath))
+        try FileManager.default.removeItem(atPath: cutPath)
+        try cli.expect(0, ["audit", "--verify", "--vault", cli.vault])   // the chain alone cannot tell
+        let cut = try cli.expect(1, ["audit", "--anchor", head, "--anchor", head4, "--vault", cli.vault])
+        #expect(cut.stdout.contains("BROKEN at record 4") && cut.stdout.contains("removed from its end"), "\(cut.stdout)")
+        #expect(FileManager.default.createFile(atPath: cutPath, contents: cutRecord, attributes: [.posixPermissions: 0o400]))
+        try cli.expect(0, ["audit", "--anchor", head4, "--vault", cli.vault])
 
         // Change one character in the body of record 2 (point.create).
         let path = cli.vault + "/audit/000000000002.json"

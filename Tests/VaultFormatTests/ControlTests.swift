@@ -530,6 +530,53 @@ struct ControlTests {
         #expect(gap.firstBroken?.reason.contains("record 9 is missing") == true)
     }
 
+    @Test(arguments: ControlStorageKind.allCases)
+    func anAnchorKeptOutsideShowsRecordsRemovedFromTheEndOrARebuiltLog(_ kind: ControlStorageKind) throws {
+        let fx = try CtlFixture(kind)
+        let (a, _) = try fx.point([("a.dump", ctlBytes(20_000, seed: 64))], startedAt: 0)
+        let c = fx.control(at: 1)
+        _ = try c.setHold(a.id, reason: "case 12")
+        let log = AuditLog(storage: fx.storage)
+        let before = try log.verify()
+        let anchor = try #require(before.head)
+        #expect(before.ok && anchor.seq == 3 && before.entries == 3)
+        #expect(AuditLog.Anchor(anchor.description) == anchor)
+        #expect(AuditLog.Anchor("3:" + anchor.sha256.uppercased()) == anchor)
+        for bad in ["", "3", "0:" + anchor.sha256, "x:" + anchor.sha256, "3:" + anchor.sha256.dropLast(), "3:" + anchor.sha256 + ":1",
+                    "3:" + anchor.sha256.dropLast() + "\u{FF10}"] {
+            #expect(AuditLog.Anchor(bad) == nil, "\(bad)")
+        }
+        _ = try c.clearHold(a.id, reason: "closed")
+        let later = try log.verify(anchors: [anchor])
+        #expect(later.ok && later.head?.seq == 4, "an anchor holds while records are only added")
+
+        // Records 3 and 4 removed from the end: the chain alone still verifies; the anchor does not.
+        let hold = try fx.storage.get(fx.auditKey(3)), clear = try fx.storage.get(fx.auditKey(4))
+        try fx.storage.delete(fx.auditKey(4))
+        try fx.storage.delete(fx.auditKey(3))
+        #expect(try log.verify().ok)
+        let cut = try log.verify(anchors: [anchor])
+        #expect(cut.firstBroken?.seq == 3 && cut.head == nil, "\(String(describing: cut.firstBroken))")
+        #expect(cut.firstBroken?.reason.contains("log ends at record 2: records were removed from its end") == true)
+
+        // A log rebuilt with a new record 3 (its hash recomputed, chained to record 2 as it
+        // should be) verifies alone; the anchor names record 3.
+        let stored = try #require(try JSONSerialization.jsonObject(with: hold) as? [String: String])
+        let body = try #require(stored["body"]).replacingOccurrences(of: "case 12", with: "routine")
+        let hash = Data(body.utf8).withUnsafeBytes { ChunkCodec.sha256Hex($0) }
+        try fx.storage.put(fx.auditKey(3), try JSONSerialization.data(withJSONObject: ["body": body, "hash": hash]), mode: .createOnly)
+        #expect(try log.verify().ok)
+        let rebuilt = try log.verify(anchors: [anchor])
+        #expect(rebuilt.firstBroken?.seq == 3, "\(String(describing: rebuilt.firstBroken))")
+        #expect(rebuilt.firstBroken?.reason.contains("is not the anchored one") == true)
+        #expect(rebuilt.firstBroken?.reason.contains(hash) == true)
+
+        // Put back as it was, every anchor taken holds again.
+        try fx.overwrite(fx.auditKey(3), hold)
+        try fx.storage.put(fx.auditKey(4), clear, mode: .createOnly)
+        #expect(try log.verify(anchors: [anchor, try #require(later.head)]).ok)
+    }
+
     // MARK: leases
 
     @Test(arguments: ControlStorageKind.allCases)
