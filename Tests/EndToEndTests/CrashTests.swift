@@ -5,7 +5,11 @@ import VaultTestSupport
 
 /// Starts `pgvault backup` in the background and returns once it has stored some chunks.
 private func startBackupAndWaitForChunks(_ cli: CLI, db: String) throws -> Process {
-    let p = try cli.spawn(["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet"])
+    try waitForChunks(cli, try cli.spawn(["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet"]))
+}
+
+/// Returns `p` once the vault holds some chunks (a backup it runs is under way).
+private func waitForChunks(_ cli: CLI, _ p: Process) throws -> Process {
     let deadline = Date().addingTimeInterval(60)
     while Date() < deadline {
         let chunks = (try? FileManager.default.subpathsOfDirectory(atPath: cli.vault + "/chunks"))?
@@ -66,6 +70,36 @@ struct CrashTests {
         #expect(pointFiles(cli).isEmpty)
         let jobs = try #require(try cli.json(try cli.expect(0, ["jobs", "--vault", cli.vault, "--json"])) as? [[String: Any]])
         #expect(jobs.first?["status"] as? String == "interrupted", "\(jobs)")
+    }
+
+    @Test func sigtermToServeMidBackupStopsTheDumpAndLeavesNoPoint() throws {
+        let cli = try CLI("serve-term")
+        defer { cli.cleanup() }
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("st"))
+        defer { cli.drop(db) }
+        try loadBulkData(cli, db, mb: 60)
+        try cli.initVault()
+        let policy = try writePolicy(cli, database: db)
+        let tokens = cli.dir.appendingPathComponent("tokens").path
+        try Data("viewer reader reader-\(UUID().uuidString)\n".utf8).write(to: URL(fileURLWithPath: tokens))
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: tokens)
+        // The scheduler's first pass starts the week's backup at once.
+        let p = try waitForChunks(cli, try cli.spawn(["serve", "--policy", policy, "--tokens", tokens,
+                                                       "--listen", "127.0.0.1:0", "--interval", "3600"]))
+        defer { if p.isRunning { p.terminate() } }
+        kill(p.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(30)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(!p.isRunning, "serve did not stop within 30 s of SIGTERM")
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0)
+        #expect(pointFiles(cli).isEmpty, "an interrupted backup must not leave a manifest")
+        let jobs = try #require(try cli.json(try cli.expect(0, ["jobs", "--vault", cli.vault, "--json"])) as? [[String: Any]])
+        #expect(jobs.count == 1 && jobs.first?["status"] as? String == "interrupted", "\(jobs)")
+        // pg_dump is gone (the database can be dropped, below) and the vault takes the next backup.
+        try cli.expect(0, ["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet"])
+        #expect(pointFiles(cli).count == 1)
+        try cli.expect(0, ["verify", "--vault", cli.vault, "--all", "--quiet"])
     }
 
     @Test func diskFullFailsClearlyAndLeavesNoPoint() throws {
