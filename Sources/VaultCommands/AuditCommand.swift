@@ -8,9 +8,9 @@ struct AuditCommand: ParsableCommand {
         commandName: "audit",
         abstract: "List the hash-chained log of every change to the vault, or verify it.",
         discussion: Help.reflow("""
-        Every change (vault.init, point.create, point.delete, point.undelete, point.purge,
-        point.retain, hold.set, hold.clear, settings.change, vault.lock, gc.sweep) appends a
-        record holding the previous record's SHA-256. --verify recomputes the chain and names
+        Every change (vault.init, point.create, point.copy, point.delete, point.undelete,
+        point.purge, point.retain, hold.set, hold.clear, settings.change, vault.lock, gc.sweep,
+        vault.unhide) appends a record holding the previous record's SHA-256. --verify recomputes the chain and names
         the first record that was edited, removed or reordered (exit 1), and prints the chain's
         head: its last record as SEQ:SHA256.
 

@@ -7,8 +7,9 @@ import VaultStorage
 struct VaultCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vault",
-        abstract: "Show or change the vault's protection: immutability, soft delete, default retention; rebuild its catalog index.",
-        subcommands: [VaultShowCommand.self, VaultSetCommand.self, VaultLockCommand.self, VaultReindexCommand.self],
+        abstract: "Show or change the vault's protection: immutability, soft delete, default retention; rebuild its catalog index; bring back what a plain DELETE hid.",
+        subcommands: [VaultShowCommand.self, VaultSetCommand.self, VaultLockCommand.self, VaultReindexCommand.self,
+                      VaultUnhideCommand.self],
         defaultSubcommand: VaultShowCommand.self)
 }
 

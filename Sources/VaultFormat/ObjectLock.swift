@@ -310,4 +310,6 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
         try base.removeNoncurrentVersions(prefix: prefix, olderThan: olderThan)
     }
     public func abortUploads(prefix: String, olderThan: Date) throws -> Int { try base.abortUploads(prefix: prefix, olderThan: olderThan) }
+    public func hiddenObjects(prefix: String) throws -> [HiddenObject] { try base.hiddenObjects(prefix: prefix) }
+    public func unhide(_ object: HiddenObject) throws { try base.unhide(object) }
 }

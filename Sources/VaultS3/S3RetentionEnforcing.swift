@@ -87,6 +87,30 @@ extension S3Storage: RetentionEnforcing {
         return sweep
     }
 
+    public func hiddenObjects(prefix listPrefix: String) throws -> [HiddenObject] {
+        // ListObjectVersions lists each key's versions and delete markers newest first.
+        var out: [HiddenObject] = []
+        var key: String?
+        var markers: [String] = []
+        var decided = false
+        for v in try listVersions(prefix: listPrefix) {
+            if v.key != key { key = v.key; markers = []; decided = false }
+            if decided { continue }
+            if v.isDeleteMarker {
+                if markers.isEmpty && !v.isLatest { decided = true; continue }   // a live object: not hidden
+                markers.append(v.versionId)
+            } else {
+                decided = true
+                if !markers.isEmpty { out.append(HiddenObject(key: v.key, version: v.versionId, markers: markers)) }
+            }
+        }
+        return out
+    }
+
+    public func unhide(_ object: HiddenObject) throws {
+        for m in object.markers { try deleteVersion(object.key, versionId: m) }
+    }
+
     /// DELETE ?versionId; false when the server refuses because the version is protected.
     private func removeVersion(_ key: String, _ versionId: String) throws -> Bool {
         let r = try send("DELETE version", key: key, method: "DELETE", path: fullPath(key), query: [("versionId", versionId)])

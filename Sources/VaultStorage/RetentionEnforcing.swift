@@ -24,6 +24,18 @@ public struct VersionSweep: Sendable, Equatable {
     public init(removed: Int = 0, locked: Int = 0) { self.removed = removed; self.locked = locked }
 }
 
+/// An object whose current version is a delete marker while older versions stay behind it:
+/// hidden (by a plain DELETE, pgvault's own or anyone's), not gone.
+public struct HiddenObject: Sendable, Equatable {
+    /// The key (relative to the storage's prefix).
+    public var key: String
+    /// The newest version that is not a delete marker: what `unhide` makes current again.
+    public var version: String
+    /// The delete markers newer than `version`, newest first.
+    public var markers: [String]
+    public init(key: String, version: String, markers: [String]) { self.key = key; self.version = version; self.markers = markers }
+}
+
 /// A storage whose server enforces retention (S3 with Object Lock): every object is versioned,
 /// a version can carry a retain-until and a legal hold, and the server refuses to delete a
 /// protected version or to shorten its retention. A plain `delete` only hides an object (a
@@ -53,6 +65,11 @@ public protocol RetentionEnforcing: Storage {
     func removeNoncurrentVersions(prefix: String, olderThan: Date) throws -> VersionSweep
     /// Aborts unfinished multipart uploads under `prefix` started before `olderThan`.
     func abortUploads(prefix: String, olderThan: Date) throws -> Int
+    /// The objects under `prefix` that are hidden behind delete markers (see `HiddenObject`).
+    func hiddenObjects(prefix: String) throws -> [HiddenObject]
+    /// Removes the delete markers in front of `object.version`, which becomes current again.
+    /// (Delete markers carry no lock: removing one destroys nothing.)
+    func unhide(_ object: HiddenObject) throws
 }
 
 extension RetentionEnforcing {

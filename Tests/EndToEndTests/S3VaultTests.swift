@@ -236,6 +236,74 @@ struct S3VaultTests {
         #expect(try !raw.getObjectLock(key: sharedChunk).legalHold)
     }
 
+    // A plain DELETE (no version id) only hides an object behind a delete marker; `vault unhide`
+    // brings back what someone else hid and leaves what pgvault removed itself.
+    @Test func vaultUnhideBringsBackWhatAPlainDeleteHid() throws {
+        let env = try S3Env.load()
+        let cli = try CLI("s3unhide")
+        defer { cli.cleanup() }
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("s3u"))
+        defer { cli.drop(db) }
+        try loadSampleData(cli, db)
+        let vault = try env.url(objectLock: true, "unhide")
+        let raw = try env.raw(vault)
+        try cli.s3(0, ["init", vault, "--immutability", "unlocked"], env)
+        try cli.s3(0, ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db, "--quiet"], env)
+        _ = try cli.psql(db, "INSERT INTO items(name, price, note) SELECT 'more ' || g, g, md5(g::text) FROM generate_series(1, 3000) g")
+        try cli.s3(0, ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db, "--quiet"], env)
+        let ids = Array(try pointIds(cli, vault, env).reversed())
+        try #require(ids.count == 2)
+        let (p1, p2) = (ids[0], ids[1])
+        try cli.s3(0, ["hold", "set", p2, "--vault", vault, "--reason", "case 9"], env)
+        let state2 = try #require(try raw.list(prefix: "state/\(p2)/").last?.key)
+        let chunk2 = try #require(neededChunkKeys(try manifest(raw, p2)).subtracting(neededChunkKeys(try manifest(raw, p1))).sorted().first)
+        let audit2 = "audit/000000000002.json"
+
+        // Someone with the vault's credentials DELETEs four objects (no version id).
+        let hidden: Set<String> = ["points/\(p2).json", state2, chunk2, audit2]
+        for key in hidden { try raw.delete(key) }
+        #expect(try pointIds(cli, vault, env) == [p1])
+        try cli.s3(1, ["audit", "--verify", "--vault", vault], env)
+
+        func keys(_ items: Any?) -> Set<String> { Set(((items as? [[String: Any]]) ?? []).compactMap { $0["key"] as? String }) }
+        // A dry run lists them (the chunk only once the manifest that needs it is back) and changes nothing.
+        let dry = try #require(try cli.json(try cli.s3(0, ["vault", "unhide", "--dry-run", "--json", "--vault", vault], env)) as? [String: Any])
+        #expect(keys(dry["restored"]) == hidden.subtracting([chunk2]), "\(dry)")
+        #expect(keys(dry["kept"]) == [chunk2], "\(dry)")
+        #expect(try pointIds(cli, vault, env) == [p1])
+
+        let run = try cli.s3(0, ["vault", "unhide", "--vault", vault], env)
+        #expect(run.stdout.contains("Brought back 4 hidden objects") && run.stdout.contains("Points back: \(p2)"), "\(run.stdout)")
+        #expect(Set(try pointIds(cli, vault, env)) == [p1, p2])
+        try cli.s3(0, ["audit", "--verify", "--vault", vault], env)
+        try cli.s3(0, ["verify", p2, "--vault", vault, "--quiet"], env)
+        let audit = try #require(try cli.json(try cli.s3(0, ["audit", "--vault", vault, "--json"], env)) as? [[String: Any]])
+        let last = try #require(audit.last)
+        #expect(last["operation"] as? String == "vault.unhide", "\(last)")
+        #expect((last["details"] as? [String: String]) == ["objects": "4", "points": p2], "\(last)")
+        let evidence = try cli.s3(0, ["show", p2, "--evidence", "--vault", vault], env)
+        #expect(evidence.stdout.contains("legal hold:       since") && evidence.stdout.contains("case 9"),
+                "P2's state record (its legal hold) is back: \(evidence.stdout)")
+        let again = try cli.s3(0, ["vault", "unhide", "--vault", vault], env)
+        #expect(again.stdout.contains("Nothing hidden"), "\(again.stdout)")
+
+        // What pgvault removed itself stays removed: a point deleted with soft delete off.
+        let own = try env.url(objectLock: true, "unhide-own")
+        try cli.s3(0, ["init", own, "--immutability", "disabled"], env)
+        try cli.s3(0, ["vault", "set", "--vault", own, "--soft-delete", "disabled"], env)
+        try cli.s3(0, ["backup", "--vault", own, "--conninfo", cli.base, "--database", db, "--quiet"], env)
+        let gone = try #require(try pointIds(cli, own, env).first)
+        try cli.s3(0, ["delete", gone, "--vault", own, "--reason", "not needed"], env)
+        let ownRun = try #require(try cli.json(try cli.s3(0, ["vault", "unhide", "--json", "--vault", own], env)) as? [String: Any])
+        #expect(keys(ownRun["restored"]).isEmpty, "\(ownRun)")
+        #expect(keys(ownRun["kept"]).contains("points/\(gone).json"), "\(ownRun)")
+        #expect(try pointIds(cli, own, env).isEmpty)
+        // A filesystem vault has nothing hidden: the command says so (exit 2).
+        try cli.initVault()
+        let local = try cli.expect(2, ["vault", "unhide", "--vault", cli.vault])
+        #expect(local.stderr.contains("keeps no object versions"), "\(local.stderr)")
+    }
+
     // (b) backup -> restore-as-files through S3 is byte-identical, to a directory and to S3.
     @Test func backupRestoreThroughS3IsByteIdentical() throws {
         let env = try S3Env.load()
