@@ -115,7 +115,7 @@ public struct AuditLog: Sendable {
         for e in try series.entries() {
             count += 1
             if e.seq != expected {
-                return Verification(entries: count, firstBroken: (expected, "record \(expected) is missing (next is \(e.seq))"))
+                return Verification(entries: count, firstBroken: (expected, "record \(expected) is missing (next is \(e.seq))." + Unhide.hint(series.storage)))
             }
             guard let stored = try? VaultJSON.decode(Stored.self, from: try series.storage.get(e.key), what: e.key) else {
                 return Verification(entries: count, firstBroken: (e.seq, "record is not valid JSON"))

@@ -146,7 +146,7 @@ public struct FileReader {
         do { object = try storage.get(ChunkCodec.key(for: ref.id)) }
         catch let e as VaultError where e.code == .objectMissing {
             throw VaultError(.corrupt,
-                "\(file.path): chunk \(index + 1) of \(count) (\(ref.id)) is missing from the vault; this file cannot be restored from this vault.",
+                "\(file.path): chunk \(index + 1) of \(count) (\(ref.id)) is missing from the vault; this file cannot be restored from this vault." + Unhide.hint(storage),
                 cause: e.message, location: ChunkCodec.key(for: ref.id))
         }
         do {
@@ -263,7 +263,7 @@ public final class BaseCache: @unchecked Sendable {
         if let ahead = fetched.removeValue(forKey: id) { return ahead }
         do { return try storage.get(ChunkCodec.key(for: id)) }
         catch let e as VaultError where e.code == .objectMissing {
-            throw VaultError(.corrupt, "base chunk \(id) is missing from the vault", cause: e.message, location: ChunkCodec.key(for: id))
+            throw VaultError(.corrupt, "base chunk \(id) is missing from the vault." + Unhide.hint(storage), cause: e.message, location: ChunkCodec.key(for: id))
         }
     }
 

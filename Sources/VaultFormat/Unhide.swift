@@ -111,6 +111,14 @@ public enum Unhide {
         return report
     }
 
+    /// What to add to a "missing" error about an object of `storage`: on a versioned (S3)
+    /// storage a plain DELETE may only have hidden it. Empty elsewhere.
+    static func hint(_ storage: any Storage) -> String {
+        storage is any RetentionEnforcing
+            ? " On S3 a plain DELETE may only have hidden it: `pgvault vault unhide --dry-run` lists what can be brought back."
+            : ""
+    }
+
     /// The point id in `points/<id>.json` or `state/<id>/…`.
     static func pointId(of key: String, prefix: String) -> String? {
         guard key.hasPrefix(prefix) else { return nil }

@@ -263,7 +263,8 @@ struct S3VaultTests {
         let hidden: Set<String> = ["points/\(p2).json", state2, chunk2, audit2]
         for key in hidden { try raw.delete(key) }
         #expect(try pointIds(cli, vault, env) == [p1])
-        try cli.s3(1, ["audit", "--verify", "--vault", vault], env)
+        let gap = try cli.s3(1, ["audit", "--verify", "--vault", vault], env)
+        #expect(gap.stdout.contains("record 2 is missing") && gap.stdout.contains("pgvault vault unhide --dry-run"), "\(gap.stdout)")
 
         func keys(_ items: Any?) -> Set<String> { Set(((items as? [[String: Any]]) ?? []).compactMap { $0["key"] as? String }) }
         // A dry run lists them (the chunk only once the manifest that needs it is back) and changes nothing.
@@ -286,6 +287,15 @@ struct S3VaultTests {
                 "P2's state record (its legal hold) is back: \(evidence.stdout)")
         let again = try cli.s3(0, ["vault", "unhide", "--vault", vault], env)
         #expect(again.stdout.contains("Nothing hidden"), "\(again.stdout)")
+        // A chunk P1 needs, hidden: verify names it and points to unhide, which brings it back.
+        let chunk1 = try #require(neededChunkKeys(try manifest(raw, p1)).sorted().first)
+        try raw.delete(chunk1)
+        let damaged = try cli.s3(4, ["verify", p1, "--vault", vault], env)
+        #expect(damaged.stdout.contains(String(chunk1.split(separator: "/").last ?? "")) && damaged.stdout.contains("vault unhide --dry-run"),
+                "\(damaged.stdout)")
+        let one = try #require(try cli.json(try cli.s3(0, ["vault", "unhide", "--json", "--vault", vault], env)) as? [String: Any])
+        #expect(keys(one["restored"]) == [chunk1], "\(one)")
+        try cli.s3(0, ["verify", p1, "--vault", vault, "--quiet"], env)
 
         // What pgvault removed itself stays removed: a point deleted with soft delete off.
         let own = try env.url(objectLock: true, "unhide-own")
