@@ -234,7 +234,7 @@ public struct Vault: Sendable {
         let matches = ids.filter { $0.hasPrefix(ref) }
         if matches.count == 1 { return matches[0] }
         if matches.isEmpty {
-            throw VaultError(.pointNotFound, "No recovery point \"\(ref)\" in the vault at \(storage.location). List them with `pgvault points`.",
+            throw VaultError(.pointNotFound, "No recovery point \"\(ref)\" in the vault at \(storage.location). List them with `pgvault points`." + Unhide.hint(storage),
                              location: ref)
         }
         throw VaultError(.ambiguousPoint, "\"\(ref)\" matches \(matches.count) points (\(matches.prefix(5).joined(separator: ", "))); give more of the id.",

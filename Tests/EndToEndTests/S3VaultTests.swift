@@ -263,6 +263,8 @@ struct S3VaultTests {
         let hidden: Set<String> = ["points/\(p2).json", state2, chunk2, audit2]
         for key in hidden { try raw.delete(key) }
         #expect(try pointIds(cli, vault, env) == [p1])
+        let gone = try cli.s3(1, ["show", p2, "--vault", vault], env)
+        #expect(gone.stderr.contains("No recovery point") && gone.stderr.contains("vault unhide --dry-run"), "\(gone.stderr)")
         let gap = try cli.s3(1, ["audit", "--verify", "--vault", vault], env)
         #expect(gap.stdout.contains("record 2 is missing") && gap.stdout.contains("pgvault vault unhide --dry-run"), "\(gap.stdout)")
 
@@ -302,11 +304,11 @@ struct S3VaultTests {
         try cli.s3(0, ["init", own, "--immutability", "disabled"], env)
         try cli.s3(0, ["vault", "set", "--vault", own, "--soft-delete", "disabled"], env)
         try cli.s3(0, ["backup", "--vault", own, "--conninfo", cli.base, "--database", db, "--quiet"], env)
-        let gone = try #require(try pointIds(cli, own, env).first)
-        try cli.s3(0, ["delete", gone, "--vault", own, "--reason", "not needed"], env)
+        let removed = try #require(try pointIds(cli, own, env).first)
+        try cli.s3(0, ["delete", removed, "--vault", own, "--reason", "not needed"], env)
         let ownRun = try #require(try cli.json(try cli.s3(0, ["vault", "unhide", "--json", "--vault", own], env)) as? [String: Any])
         #expect(keys(ownRun["restored"]).isEmpty, "\(ownRun)")
-        #expect(keys(ownRun["kept"]).contains("points/\(gone).json"), "\(ownRun)")
+        #expect(keys(ownRun["kept"]).contains("points/\(removed).json"), "\(ownRun)")
         #expect(try pointIds(cli, own, env).isEmpty)
         // A filesystem vault has nothing hidden: the command says so (exit 2).
         try cli.initVault()
