@@ -46,9 +46,14 @@ struct VaultUnhideCommand: ParsableCommand {
                     Output.stdout("Points back: \(r.points.joined(separator: ", ")). Check them: pgvault verify \(r.points.joined(separator: " "))")
                 }
             }
-            if !r.kept.isEmpty {
-                Output.stdout("Left hidden (\(r.kept.count)):")
-                Output.stdout(Output.table(["KIND", "KEY", "WHY"], r.kept.map { [$0.kind, $0.key, $0.reason ?? ""] }))
+            // Chunks garbage collection removed can be thousands while their lock lasts: counted.
+            let keptChunks = r.kept.filter { $0.kind == "chunk" }, keptOther = r.kept.filter { $0.kind != "chunk" }
+            if !keptOther.isEmpty {
+                Output.stdout("Left hidden (\(keptOther.count)):")
+                Output.stdout(Output.table(["KIND", "KEY", "WHY"], keptOther.map { [$0.kind, $0.key, $0.reason ?? ""] }))
+            }
+            if let why = keptChunks.first?.reason {
+                Output.stdout("Left hidden: \(keptChunks.count) chunk\(keptChunks.count == 1 ? "" : "s"), \(why) (--json lists them).")
             }
             return 0
         }

@@ -273,6 +273,9 @@ struct S3VaultTests {
         let dry = try #require(try cli.json(try cli.s3(0, ["vault", "unhide", "--dry-run", "--json", "--vault", vault], env)) as? [String: Any])
         #expect(keys(dry["restored"]) == hidden.subtracting([chunk2]), "\(dry)")
         #expect(keys(dry["kept"]) == [chunk2], "\(dry)")
+        let dryText = try cli.s3(0, ["vault", "unhide", "--dry-run", "--vault", vault], env)
+        #expect(dryText.stdout.contains("Would bring back 3 hidden objects") && dryText.stdout.contains("points/\(p2).json")
+                && dryText.stdout.contains("Left hidden: 1 chunk, no point present needs it"), "\(dryText.stdout)")
         #expect(try pointIds(cli, vault, env) == [p1])
 
         let run = try cli.s3(0, ["vault", "unhide", "--vault", vault], env)
