@@ -56,6 +56,14 @@ public struct AuditLog: Sendable {
         throw VaultError(.busy, "Could not append to the audit log: other writers kept taking the next sequence number. Try again.")
     }
 
+    /// `.corrupt` when the record the next `append` would write exists but is hidden (a plain
+    /// DELETE on S3): changes check it before they write anything, so that none is made
+    /// without its audit record.
+    public func checkWritable() throws {
+        guard series.versioned != nil else { return }
+        try series.checkNotHidden((try series.entries().last?.seq ?? 0) + 1)
+    }
+
     static func hash(_ body: String) -> String { Hex.encode(SHA256.hash(data: Data(body.utf8))) }
 
     public struct Verification: Sendable, Equatable {

@@ -167,7 +167,10 @@ public struct VaultControl: Sendable {
         try writeState(st, after: view)
     }
 
+    /// Refuses `op` when the protection rules do, or when its audit record could not be written
+    /// (`AuditLog.checkWritable`): called before a change writes anything.
     func require(_ op: ProtectedOperation, point: PointState?, settings: ProtectionSettings) throws {
+        try audit.checkWritable()
         if case .refused(let reason, let from, let instead) = Protection.decide(op, settings: settings, point: point, now: now) {
             var msg = "Refused: \(reason)."
             if let from { msg += " Allowed from \(Timestamp.rfc3339(from))." }

@@ -46,6 +46,7 @@ extension VaultControl {
     /// the other: a backup can never reuse a chunk that a sweep is about to remove.
     public func purge(dryRun: Bool, grace: TimeInterval = 3600) throws -> PurgeReport {
         var report = PurgeReport(dryRun: dryRun)
+        if !dryRun { try audit.checkWritable() }
         let s = try settings()
         let views = try pointViews()   // the decision is taken again on each point's own records below
         var purging = Set<String>()

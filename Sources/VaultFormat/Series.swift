@@ -30,7 +30,28 @@ struct Series: Sendable {
     }
 
     /// Appends `value` as record `seq`; `.objectExists` when another writer took it first.
+    ///
+    /// On a versioned storage (S3) a record that a plain DELETE hid is invisible to listings and
+    /// to the create-only check, so writing its number would bury it under a new record (the
+    /// audit chain would go on from the record before it, as if it never was). So the number is
+    /// checked for hidden versions first (one version listing), and a hidden one is refused
+    /// (`.corrupt`, nothing written): `pgvault vault unhide` brings it back, then the write
+    /// takes the next number.
     func append(_ data: Data, seq: Int) throws {
+        try checkNotHidden(seq)
         try storage.put(Series.key(prefix, seq), data, mode: .createOnly)
+    }
+
+    /// The storage, when it keeps object versions (S3): only there can a record be hidden.
+    var versioned: (any RetentionEnforcing)? { (storage as? LockingStorage)?.base ?? (storage as? any RetentionEnforcing) }
+
+    /// `.corrupt` when record `seq` exists but a delete marker hides it (versioned storages).
+    func checkNotHidden(_ seq: Int) throws {
+        let key = Series.key(prefix, seq)
+        if let versioned, try versioned.hiddenObjects(prefix: key).contains(where: { $0.key == key }) {
+            throw VaultError(.corrupt,
+                "\(key) is hidden behind a delete marker (a DELETE outside pgvault), so record \(seq) of \(prefix)/ cannot be written without burying it. Run `pgvault vault unhide` to bring it back, then try again; nothing was changed.",
+                location: key)
+        }
     }
 }

@@ -302,6 +302,21 @@ struct S3VaultTests {
         #expect(keys(one["restored"]) == [chunk1], "\(one)")
         try cli.s3(0, ["verify", p1, "--vault", vault, "--quiet"], env)
 
+        // The newest audit record hidden: a change that would write its number is refused (it
+        // would bury the record), and goes through once unhide brought it back.
+        let newest = try #require(try raw.list(prefix: "audit/").last?.key)
+        try raw.delete(newest)
+        try cli.s3(0, ["audit", "--verify", "--vault", vault], env)   // the chain alone cannot tell
+        let refused = try cli.s3(1, ["hold", "clear", p2, "--vault", vault, "--reason", "closed"], env)
+        #expect(refused.stderr.contains("hidden behind a delete marker") && refused.stderr.contains("vault unhide"), "\(refused.stderr)")
+        #expect(try raw.list(prefix: "audit/").last?.key != newest, "nothing was written in its place")
+        let held = try cli.s3(0, ["show", p2, "--evidence", "--vault", vault], env)
+        #expect(held.stdout.contains("case 9"), "the refused change changed nothing: \(held.stdout)")
+        let back = try #require(try cli.json(try cli.s3(0, ["vault", "unhide", "--json", "--vault", vault], env)) as? [String: Any])
+        #expect(keys(back["restored"]) == [newest], "\(back)")
+        try cli.s3(0, ["hold", "clear", p2, "--vault", vault, "--reason", "closed"], env)
+        try cli.s3(0, ["audit", "--verify", "--vault", vault], env)
+
         // What pgvault removed itself stays removed: a point deleted with soft delete off.
         let own = try env.url(objectLock: true, "unhide-own")
         try cli.s3(0, ["init", own, "--immutability", "disabled"], env)
