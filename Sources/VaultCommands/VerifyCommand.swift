@@ -20,9 +20,12 @@ struct VerifyCommand: ParsableCommand {
         credentials are enough.
 
         POINT is what restore and show accept: an id, a unique prefix of one, or
-        `latest` (the default). --all selects every point, newest first; soft-
-        deleted points (and points a purge is removing) only with
+        `latest` (the default). --all selects every point, newest first;
+        soft-deleted points (and points a purge is removing) only with
         --include-deleted. A point named explicitly is verified whatever its state.
+        --all also reports, as damaged (state missing), every point the audit log
+        records as written and never removed whose manifest is gone: deleted outside
+        pgvault (on S3 perhaps only hidden: see `pgvault vault unhide`).
         verify reads every byte of every selected point: --all reads as much as
         restoring every point would.
 

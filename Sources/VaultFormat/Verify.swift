@@ -106,12 +106,39 @@ public struct PointVerifier {
 
     /// Every point, newest first (by id: ids start with the start time). Soft-deleted points
     /// and points a purge is removing only with `includeDeleted`; a point whose state cannot
-    /// be read is always included (as damaged).
+    /// be read is always included (as damaged), and so is a point the audit log records as
+    /// written and never removed but whose manifest is gone (`missingPoints`).
     public func allTargets(includeDeleted: Bool) throws -> [Target] {
-        try vault.pointIds().compactMap { id in
+        let ids = try vault.pointIds()
+        let present = try ids.compactMap { id in
             let t = try target(id: id)
             return includeDeleted || !t.failures.isEmpty || t.state == "active" ? t : nil
         }
+        let missing = try missingPoints(present: Set(ids)).map { m in
+            Target(id: m.id, state: "missing", failures: [.init(file: nil, error: VaultError(.corrupt,
+                "The audit log records point \(m.id) as written (record \(m.seq), \(m.operation)) and never removed, but its manifest is gone: it was deleted outside pgvault." +
+                (Unhide.hint(vault.storage).isEmpty ? " Restore it from a copy of the vault (`pgvault copy`)." : Unhide.hint(vault.storage)),
+                location: Vault.pointKey(m.id)))], manifestDamaged: true)
+        }
+        return (present + missing).sorted { $0.id > $1.id }
+    }
+
+    /// Points the audit log records as written (`point.create`, `point.copy`) and not as
+    /// removed (`point.purge`, `point.delete` with mode `hard`) that are not in `present`.
+    /// pgvault writes a point's manifest before its audit record and its removal record before
+    /// removing it, so such a point was deleted by something else (or hidden, on S3).
+    func missingPoints(present: Set<String>) throws -> [(id: String, seq: Int, operation: String)] {
+        var written: [String: (seq: Int, operation: String)] = [:]
+        // An audit log that cannot be read is `audit --verify`'s to report, not this check's.
+        for e in (try? AuditLog(storage: vault.storage).entries()) ?? [] {
+            switch e.operation {
+            case "point.create", "point.copy": written[e.target] = (e.seq, e.operation)
+            case "point.purge": written[e.target] = nil
+            case "point.delete" where e.details["mode"] == "hard": written[e.target] = nil
+            default: break
+            }
+        }
+        return written.filter { !present.contains($0.key) }.map { ($0.key, $0.value.seq, $0.value.operation) }
     }
 
     /// Resolves a point reference as `restore` and `show` do (id, unique prefix, `latest`).

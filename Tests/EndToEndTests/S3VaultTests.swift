@@ -263,6 +263,8 @@ struct S3VaultTests {
         let hidden: Set<String> = ["points/\(p2).json", state2, chunk2, audit2]
         for key in hidden { try raw.delete(key) }
         #expect(try pointIds(cli, vault, env) == [p1])
+        let all = try cli.s3(4, ["verify", "--all", "--vault", vault], env)
+        #expect(all.stdout.contains("records point \(p2) as written") && all.stdout.contains("vault unhide --dry-run"), "\(all.stdout)")
         let gone = try cli.s3(1, ["show", p2, "--vault", vault], env)
         #expect(gone.stderr.contains("No recovery point") && gone.stderr.contains("vault unhide --dry-run"), "\(gone.stderr)")
         let gap = try cli.s3(1, ["audit", "--verify", "--vault", vault], env)

@@ -531,6 +531,30 @@ struct ControlTests {
     }
 
     @Test(arguments: ControlStorageKind.allCases)
+    func verifyAllNamesAPointDeletedOutsidePgvaultButNotOnePgvaultRemoved(_ kind: ControlStorageKind) throws {
+        let fx = try CtlFixture(kind)
+        let (a, _) = try fx.point([("a.dump", ctlBytes(20_000, seed: 66))], startedAt: 0)
+        let (b, _) = try fx.point([("b.dump", ctlBytes(20_000, seed: 67))], startedAt: 1)
+        let (c, _) = try fx.point([("c.dump", ctlBytes(20_000, seed: 68))], startedAt: 2)
+        let verifier = PointVerifier(vault: fx.vault)
+        #expect(try verifier.allTargets(includeDeleted: true).map(\.id) == [c.id, b.id, a.id])
+        // b removed by pgvault (soft delete off: at once, audited), a's manifest deleted by hand.
+        let ctl = fx.control(at: 3)
+        try ctl.changeSettings(softDelete: .disabled)
+        #expect(try ctl.delete(b.id, reason: "not needed") == .removed)
+        try fx.storage.delete(Vault.pointKey(a.id))
+        let targets = try verifier.allTargets(includeDeleted: true)
+        #expect(targets.map(\.id) == [c.id, a.id], "\(targets.map(\.id))")
+        let missing = try #require(targets.last)
+        #expect(missing.state == "missing" && missing.manifestDamaged)
+        let message = try #require(missing.failures.first?.message)
+        #expect(message.contains("records point \(a.id) as written") && message.contains("deleted outside pgvault")
+                && message.contains("pgvault copy"), "\(message)")
+        let check = verifier.verify(missing)
+        #expect(check.status == .damaged && check.failures.first?.object == Vault.pointKey(a.id), "\(check)")
+    }
+
+    @Test(arguments: ControlStorageKind.allCases)
     func anAnchorKeptOutsideShowsRecordsRemovedFromTheEndOrARebuiltLog(_ kind: ControlStorageKind) throws {
         let fx = try CtlFixture(kind)
         let (a, _) = try fx.point([("a.dump", ctlBytes(20_000, seed: 64))], startedAt: 0)
