@@ -121,6 +121,38 @@ struct CrashTests {
         let points = (try? FileManager.default.contentsOfDirectory(atPath: vault + "/points")) ?? []
         #expect(points.isEmpty)
     }
+
+    @Test func aRestoreOntoAFullDiskFailsClearlyAndLeavesNoPartialFile() throws {
+        let cli = try CLI("rfull")
+        defer { cli.cleanup() }
+        let db = try cli.createDatabase(TestEnvironment.uniqueName("rf"))
+        defer { cli.drop(db) }
+        try loadBulkData(cli, db, mb: 6)
+        try cli.initVault()
+        try cli.expect(0, ["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet"])
+        // A 2 MiB tmpfs takes the small files, not the dump (the tests run as root in CI).
+        let mnt = cli.dir.appendingPathComponent("small")
+        try FileManager.default.createDirectory(at: mnt, withIntermediateDirectories: true)
+        let m = try Shell.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt.path])
+        try #require(m.status == 0, "mounting a small tmpfs needs root: \(m.stderr)")
+        defer { _ = try? Shell.run("/usr/bin/umount", ["-l", mnt.path]) }
+
+        let dir = mnt.appendingPathComponent("out").path
+        let r = try cli.expect(1, ["restore", "latest", "--vault", cli.vault, "--to", dir])
+        #expect(r.stderr.contains("disk-full") && r.stderr.contains("is full"), "\(r.stderr)")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        #expect(!left.contains { $0.hasSuffix(".partial") || $0.hasSuffix(".dump") }, "\(left)")
+        #expect(!left.contains("SHA256SUMS") && !left.contains("RESTORE.md"), "an incomplete restore must not look complete: \(left)")
+        let tar = mnt.appendingPathComponent("out.tar").path
+        let t = try cli.expect(1, ["restore", "latest", "--vault", cli.vault, "--tar", tar])
+        #expect(t.stderr.contains("disk-full"), "\(t.stderr)")
+        let afterTar = (try? FileManager.default.contentsOfDirectory(atPath: mnt.path)) ?? []
+        #expect(!afterTar.contains { $0.hasPrefix("out.tar") || $0.hasPrefix(".out.tar") }, "no partial archive: \(afterTar)")
+        // The job records say why.
+        let jobs = try #require(try cli.json(try cli.expect(0, ["jobs", "--vault", cli.vault, "--json"])) as? [[String: Any]])
+        let failed = jobs.filter { $0["kind"] as? String == "restore" && $0["status"] as? String == "failed" }
+        #expect(failed.count == 2, "\(jobs)")
+    }
 }
 
 @Suite("Interrupting the preflight")
