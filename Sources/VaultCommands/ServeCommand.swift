@@ -19,6 +19,8 @@ struct ServeCommand: ParsableCommand {
                                         durations, failures, vault size
           GET  /v1/points, /v1/points/{id}
           GET  /v1/jobs, /v1/jobs/{id}  backup and restore jobs, with live progress
+          GET  /v1/audit     the audit chain: ok, records, head (checked from the
+                             head it saw last: a cut or rewritten log shows)
           POST /v1/backups   {"server": "db1", "retain": "30d",
                               "databases": ["shop"]}  -> 202 {"job": ...}
           POST /v1/restores  {"point": "latest", "to": "/restore/dir"}

@@ -110,6 +110,48 @@ public struct AuditLog: Sendable {
         }
     }
 
+    /// The records written since `anchor` (a head taken earlier), checked: record `anchor.seq`
+    /// must still be there with its hash (else records were cut or the log rewritten), and
+    /// every later record must verify and chain on from it. Reads only those records (one
+    /// listing, then the anchor record and the new ones), so a service can run it often; the
+    /// records before the anchor are `verify`'s to check.
+    public func verify(since anchor: Anchor) throws -> Verification {
+        let listed = try series.entries().filter { $0.seq >= anchor.seq }
+        guard let first = listed.first, first.seq == anchor.seq else {
+            let last = try series.entries().last?.seq ?? 0
+            return Verification(entries: last, firstBroken: (anchor.seq, last < anchor.seq
+                ? "record \(anchor.seq) is anchored (\(anchor)) but the log ends at record \(last): records were removed from its end." + Unhide.hint(series.storage)
+                : "record \(anchor.seq) is anchored (\(anchor)) but missing." + Unhide.hint(series.storage)))
+        }
+        var prev = anchor.sha256
+        var expected = anchor.seq
+        for e in listed {
+            if e.seq != expected {
+                return Verification(entries: e.seq, firstBroken: (expected, "record \(expected) is missing (next is \(e.seq))." + Unhide.hint(series.storage)))
+            }
+            guard let stored = try? VaultJSON.decode(Stored.self, from: try series.storage.get(e.key), what: e.key),
+                  let entry = try? VaultJSON.decode(AuditEntry.self, from: Data(stored.body.utf8), what: e.key) else {
+                return Verification(entries: e.seq, firstBroken: (e.seq, "record is not a valid audit record"))
+            }
+            if e.seq == anchor.seq {
+                if stored.hash != anchor.sha256 || AuditLog.hash(stored.body) != stored.hash {
+                    return Verification(entries: e.seq, firstBroken: (e.seq,
+                        "record \(e.seq) is not the anchored one (its hash is \(AuditLog.hash(stored.body)), the anchor says \(anchor.sha256)): the log was rewritten from there"))
+                }
+            } else {
+                if AuditLog.hash(stored.body) != stored.hash {
+                    return Verification(entries: e.seq, firstBroken: (e.seq, "its content does not match its hash (edited)"))
+                }
+                if entry.seq != e.seq || entry.prevHash != prev {
+                    return Verification(entries: e.seq, firstBroken: (e.seq, "its previous-hash does not match record \(e.seq - 1)"))
+                }
+            }
+            prev = stored.hash
+            expected += 1
+        }
+        return Verification(entries: expected - 1, firstBroken: nil, head: Anchor(seq: expected - 1, sha256: prev))
+    }
+
     /// Recomputes the chain; names the first record that does not verify. Then each of
     /// `anchors` must be a record of the chain with that hash: an anchored record past the
     /// log's end means records were removed from the end, a different hash that the log was

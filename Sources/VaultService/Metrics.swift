@@ -10,7 +10,7 @@ enum MetricsRenderer {
             .replacingOccurrences(of: "\n", with: "\\n")
     }
 
-    static func render(points: [PointView], jobs: [JobRecord], storedBytes: Int64, running: Int) -> String {
+    static func render(points: [PointView], jobs: [JobRecord], storedBytes: Int64, running: Int, audit: AuditWatch.Status? = nil) -> String {
         var out = ""
         func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: [String: String], value: Double)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
@@ -55,6 +55,11 @@ enum MetricsRenderer {
             (["state": "soft-deleted"], Double(points.filter { $0.state.isSoftDeleted }.count)),
         ])
         family("pgvault_jobs_running", "gauge", "Jobs this service is running now.", [([:], Double(running))])
+        if let audit {
+            family("pgvault_audit_chain_ok", "gauge", "1 while the audit log's hash chain verifies (GET /v1/audit says why not).",
+                   [([:], audit.ok ? 1 : 0)])
+            family("pgvault_audit_records", "gauge", "Records in the audit log, as of the last check.", [([:], Double(audit.records))])
+        }
         return out
     }
 }

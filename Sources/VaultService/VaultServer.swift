@@ -40,11 +40,13 @@ public struct VaultServer: Sendable {
     public let interval: TimeInterval
     public let logger: Logger
     let live = LiveJobs()
+    let auditWatch: AuditWatch
 
     public init(policy: Policy, vault: Vault, copyTarget: Vault? = nil, tokens: TokenStore, host: String, port: Int,
                 interval: TimeInterval, logger: Logger) {
         self.policy = policy; self.vault = vault; self.copyTarget = copyTarget; self.tokens = tokens; self.host = host; self.port = port
         self.interval = interval; self.logger = logger
+        auditWatch = AuditWatch(storage: vault.storage)
     }
 
     /// Serves until SIGTERM / SIGINT; then stops the scheduler (a running backup is aborted
@@ -155,7 +157,8 @@ public struct VaultServer: Sendable {
                 let views = (try? VaultControl(vault: vault).pointViews()) ?? []
                 let jobs = (try? JobLog(storage: vault.storage).all()) ?? []
                 let stored = (try? vault.storedChunkBytes()) ?? 0
-                return MetricsRenderer.render(points: views, jobs: jobs, storedBytes: stored, running: live.all.count)
+                return MetricsRenderer.render(points: views, jobs: jobs, storedBytes: stored, running: live.all.count,
+                                              audit: auditWatch.check())
             }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4"
@@ -171,6 +174,10 @@ public struct VaultServer: Sendable {
 
         router.get("/v1/points/:id") { [vault] _, context -> Response in
             await Self.manifestResponse(vault, ref: context.parameters.get("id") ?? "")
+        }
+
+        router.get("/v1/audit") { _, _ -> Response in
+            await onThread { [self] in Self.json(auditWatch.check()) }
         }
 
         router.get("/v1/jobs") { _, _ -> Response in

@@ -275,6 +275,30 @@ struct ServiceTests {
         #expect((families["pgvault_vault_stored_bytes"]?.first?.value ?? 0) > 0)
         #expect(families["pgvault_backup_bytes_dumped_total"] != nil && families["pgvault_backup_failures_total"] != nil)
 
+        // The audit chain as the service watches it: the same head as `audit --verify`, a
+        // metric to alert on, and records cut from the end of the log show at the next check.
+        func auditStatus() throws -> [String: Any] {
+            let r = try http.call("GET", "/v1/audit", token: readerToken)
+            #expect(r.status == 200, "\(r.body)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])
+        }
+        let watched = try auditStatus()
+        let cliHead = try #require(try cli.json(try cli.expect(0, ["audit", "--verify", "--json", "--vault", cli.vault])) as? [String: Any])["head"] as? String
+        #expect(watched["ok"] as? Bool == true && watched["head"] as? String == cliHead, "\(watched)")
+        #expect(try parsePrometheus(try http.call("GET", "/metrics", token: readerToken).body)["pgvault_audit_chain_ok"]?.first?.value == 1)
+        #expect(try http.call("GET", "/v1/audit", token: nil).status == 401)
+        let records = try #require(watched["records"] as? Int)
+        let lastPath = cli.vault + "/audit/" + String(format: "%012d", records) + ".json"
+        let lastRecord = try Data(contentsOf: URL(fileURLWithPath: lastPath))
+        try FileManager.default.removeItem(atPath: lastPath)
+        try cli.expect(0, ["audit", "--verify", "--vault", cli.vault])   // the chain alone cannot tell
+        let cut = try auditStatus()
+        #expect(cut["ok"] as? Bool == false && cut["firstBroken"] as? Int == records, "\(cut)")
+        #expect((cut["reason"] as? String)?.contains("removed from its end") == true, "\(cut)")
+        #expect(try parsePrometheus(try http.call("GET", "/metrics", token: readerToken).body)["pgvault_audit_chain_ok"]?.first?.value == 0)
+        #expect(FileManager.default.createFile(atPath: lastPath, contents: lastRecord, attributes: [.posixPermissions: 0o400]))
+        #expect(try auditStatus()["ok"] as? Bool == true)
+
         // SIGTERM stops it gracefully.
         kill(p.processIdentifier, SIGTERM)
         let deadline = Date().addingTimeInterval(20)

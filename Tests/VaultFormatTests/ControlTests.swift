@@ -573,12 +573,16 @@ struct ControlTests {
         _ = try c.clearHold(a.id, reason: "closed")
         let later = try log.verify(anchors: [anchor])
         #expect(later.ok && later.head?.seq == 4, "an anchor holds while records are only added")
+        // The incremental check from the anchor (what `serve` runs) sees the same.
+        let since = try log.verify(since: anchor)
+        #expect(since.ok && since.head == later.head, "\(since)")
 
         // Records 3 and 4 removed from the end: the chain alone still verifies; the anchor does not.
         let hold = try fx.storage.get(fx.auditKey(3)), clear = try fx.storage.get(fx.auditKey(4))
         try fx.storage.delete(fx.auditKey(4))
         try fx.storage.delete(fx.auditKey(3))
         #expect(try log.verify().ok)
+        #expect(try log.verify(since: anchor).firstBroken?.reason.contains("removed from its end") == true)
         let cut = try log.verify(anchors: [anchor])
         #expect(cut.firstBroken?.seq == 3 && cut.head == nil, "\(String(describing: cut.firstBroken))")
         #expect(cut.firstBroken?.reason.contains("log ends at record 2: records were removed from its end") == true)
@@ -590,6 +594,7 @@ struct ControlTests {
         let hash = Data(body.utf8).withUnsafeBytes { ChunkCodec.sha256Hex($0) }
         try fx.storage.put(fx.auditKey(3), try JSONSerialization.data(withJSONObject: ["body": body, "hash": hash]), mode: .createOnly)
         #expect(try log.verify().ok)
+        #expect(try log.verify(since: anchor).firstBroken?.reason.contains("is not the anchored one") == true)
         let rebuilt = try log.verify(anchors: [anchor])
         #expect(rebuilt.firstBroken?.seq == 3, "\(String(describing: rebuilt.firstBroken))")
         #expect(rebuilt.firstBroken?.reason.contains("is not the anchored one") == true)
@@ -599,6 +604,12 @@ struct ControlTests {
         try fx.overwrite(fx.auditKey(3), hold)
         try fx.storage.put(fx.auditKey(4), clear, mode: .createOnly)
         #expect(try log.verify(anchors: [anchor, try #require(later.head)]).ok)
+        // A record after the anchor edited: named by the incremental check too.
+        let text4 = String(decoding: clear, as: UTF8.self)
+        try fx.overwrite(fx.auditKey(4), Data(text4.replacingOccurrences(of: "closed", with: "cl0sed").utf8))
+        #expect(try log.verify(since: anchor).firstBroken?.seq == 4)
+        try fx.overwrite(fx.auditKey(4), clear)
+        #expect(try log.verify(since: anchor).ok)
     }
 
     // MARK: leases
