@@ -116,40 +116,14 @@ public struct AuditLog: Sendable {
     /// listing, then the anchor record and the new ones), so a service can run it often; the
     /// records before the anchor are `verify`'s to check.
     public func verify(since anchor: Anchor) throws -> Verification {
-        let listed = try series.entries().filter { $0.seq >= anchor.seq }
-        guard let first = listed.first, first.seq == anchor.seq else {
-            let last = try series.entries().last?.seq ?? 0
-            return Verification(entries: last, firstBroken: (anchor.seq, last < anchor.seq
-                ? "record \(anchor.seq) is anchored (\(anchor)) but the log ends at record \(last): records were removed from its end." + Unhide.hint(series.storage)
-                : "record \(anchor.seq) is anchored (\(anchor)) but missing." + Unhide.hint(series.storage)))
+        let all = try series.entries()
+        let last = all.last?.seq ?? 0
+        guard last >= anchor.seq else {
+            return Verification(entries: last, firstBroken: (anchor.seq,
+                "record \(anchor.seq) is anchored (\(anchor)) but the log ends at record \(last): records were removed from its end." + Unhide.hint(series.storage)))
         }
-        var prev = anchor.sha256
-        var expected = anchor.seq
-        for e in listed {
-            if e.seq != expected {
-                return Verification(entries: e.seq, firstBroken: (expected, "record \(expected) is missing (next is \(e.seq))." + Unhide.hint(series.storage)))
-            }
-            guard let stored = try? VaultJSON.decode(Stored.self, from: try series.storage.get(e.key), what: e.key),
-                  let entry = try? VaultJSON.decode(AuditEntry.self, from: Data(stored.body.utf8), what: e.key) else {
-                return Verification(entries: e.seq, firstBroken: (e.seq, "record is not a valid audit record"))
-            }
-            if e.seq == anchor.seq {
-                if stored.hash != anchor.sha256 || AuditLog.hash(stored.body) != stored.hash {
-                    return Verification(entries: e.seq, firstBroken: (e.seq,
-                        "record \(e.seq) is not the anchored one (its hash is \(AuditLog.hash(stored.body)), the anchor says \(anchor.sha256)): the log was rewritten from there"))
-                }
-            } else {
-                if AuditLog.hash(stored.body) != stored.hash {
-                    return Verification(entries: e.seq, firstBroken: (e.seq, "its content does not match its hash (edited)"))
-                }
-                if entry.seq != e.seq || entry.prevHash != prev {
-                    return Verification(entries: e.seq, firstBroken: (e.seq, "its previous-hash does not match record \(e.seq - 1)"))
-                }
-            }
-            prev = stored.hash
-            expected += 1
-        }
-        return Verification(entries: expected - 1, firstBroken: nil, head: Anchor(seq: expected - 1, sha256: prev))
+        let w = walk(all.filter { $0.seq >= anchor.seq }, first: anchor.seq, prev: anchor.sha256, start: anchor)
+        return Verification(entries: w.last, firstBroken: w.broken, head: w.broken == nil ? Anchor(seq: w.last, sha256: w.head) : nil)
     }
 
     /// Recomputes the chain; names the first record that does not verify. Then each of
@@ -157,47 +131,61 @@ public struct AuditLog: Sendable {
     /// log's end means records were removed from the end, a different hash that the log was
     /// rewritten from that record on (the first failing anchor is named, by its record).
     public func verify(anchors: [Anchor] = []) throws -> Verification {
-        var prev = AuditLog.genesis
-        var expected = 1
-        var count = 0
         let anchored = Set(anchors.map(\.seq))
         var hashes: [Int: String] = [:]
-        for e in try series.entries() {
-            count += 1
-            if e.seq != expected {
-                return Verification(entries: count, firstBroken: (expected, "record \(expected) is missing (next is \(e.seq))." + Unhide.hint(series.storage)))
-            }
-            guard let stored = try? VaultJSON.decode(Stored.self, from: try series.storage.get(e.key), what: e.key) else {
-                return Verification(entries: count, firstBroken: (e.seq, "record is not valid JSON"))
-            }
-            if AuditLog.hash(stored.body) != stored.hash {
-                return Verification(entries: count, firstBroken: (e.seq, "its content does not match its hash (edited)"))
-            }
-            guard let entry = try? VaultJSON.decode(AuditEntry.self, from: Data(stored.body.utf8), what: e.key) else {
-                return Verification(entries: count, firstBroken: (e.seq, "its body is not an audit entry"))
-            }
-            if entry.seq != e.seq {
-                return Verification(entries: count, firstBroken: (e.seq, "it says it is record \(entry.seq)"))
-            }
-            if entry.prevHash != prev {
-                return Verification(entries: count, firstBroken: (e.seq, "its previous-hash does not match record \(e.seq - 1)"))
-            }
-            prev = stored.hash
-            if anchored.contains(e.seq) { hashes[e.seq] = stored.hash }
-            expected += 1
+        let w = walk(try series.entries(), first: 1, prev: AuditLog.genesis) { seq, hash in
+            if anchored.contains(seq) { hashes[seq] = hash }
         }
-        let last = expected - 1
+        if let broken = w.broken { return Verification(entries: w.visited, firstBroken: broken) }
         for a in anchors.sorted(by: { $0.seq < $1.seq }) {
             guard let h = hashes[a.seq] else {
-                return Verification(entries: count, firstBroken: (a.seq,
-                    "record \(a.seq) is anchored (\(a)) but the log ends at record \(last): records were removed from its end"))
+                return Verification(entries: w.visited, firstBroken: (a.seq,
+                    "record \(a.seq) is anchored (\(a)) but the log ends at record \(w.last): records were removed from its end"))
             }
             if h != a.sha256 {
-                return Verification(entries: count, firstBroken: (a.seq,
+                return Verification(entries: w.visited, firstBroken: (a.seq,
                     "record \(a.seq) is not the anchored one (its hash is \(h), the anchor says \(a.sha256)): the log was rewritten from there"))
             }
         }
-        return Verification(entries: count, firstBroken: nil, head: last > 0 ? Anchor(seq: last, sha256: prev) : nil)
+        return Verification(entries: w.visited, firstBroken: nil, head: w.last > 0 ? Anchor(seq: w.last, sha256: w.head) : nil)
+    }
+
+    /// Checks `listed` (ascending) as the chain from record `first` on, whose predecessor's hash
+    /// is `prev`: no gap, each record's hash matches its body, its body says its number and
+    /// holds its predecessor's hash. With `start` (an anchor at record `first`), that record
+    /// must have exactly the anchor's hash instead (its predecessor is not read). `seen` gets
+    /// each verified record's number and hash. Returns the first broken record, how many
+    /// records were looked at, and the last good record with its hash.
+    private func walk(_ listed: [(seq: Int, key: String)], first: Int, prev: String, start: Anchor? = nil,
+                      seen: (Int, String) -> Void = { _, _ in })
+        -> (broken: (seq: Int, reason: String)?, visited: Int, last: Int, head: String) {
+        var prev = prev, expected = first, visited = 0
+        func broken(_ seq: Int, _ why: String) -> (broken: (seq: Int, reason: String)?, visited: Int, last: Int, head: String) {
+            ((seq, why), visited, expected - 1, prev)
+        }
+        for e in listed {
+            visited += 1
+            if e.seq != expected { return broken(expected, "record \(expected) is missing (next is \(e.seq))." + Unhide.hint(series.storage)) }
+            guard let stored = try? VaultJSON.decode(Stored.self, from: try series.storage.get(e.key), what: e.key) else {
+                return broken(e.seq, "record is not valid JSON")
+            }
+            if AuditLog.hash(stored.body) != stored.hash { return broken(e.seq, "its content does not match its hash (edited)") }
+            guard let entry = try? VaultJSON.decode(AuditEntry.self, from: Data(stored.body.utf8), what: e.key) else {
+                return broken(e.seq, "its body is not an audit entry")
+            }
+            if entry.seq != e.seq { return broken(e.seq, "it says it is record \(entry.seq)") }
+            if let start, e.seq == start.seq {
+                if stored.hash != start.sha256 {
+                    return broken(e.seq, "record \(e.seq) is not the anchored one (its hash is \(stored.hash), the anchor says \(start.sha256)): the log was rewritten from there")
+                }
+            } else if entry.prevHash != prev {
+                return broken(e.seq, "its previous-hash does not match record \(e.seq - 1)")
+            }
+            prev = stored.hash
+            seen(e.seq, stored.hash)
+            expected += 1
+        }
+        return (nil, visited, expected - 1, prev)
     }
 }
 
