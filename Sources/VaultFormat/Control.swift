@@ -38,7 +38,7 @@ public struct VaultControl: Sendable {
 
     /// The vault's protection settings (defaults until the first change).
     public func settings() throws -> ProtectionSettings {
-        try settingsSeries.latest(ProtectionSettings.self)?.value ?? .defaults
+        try settingsSeries.current(ProtectionSettings.self)?.value ?? .defaults
     }
 
     /// Applies the changes that the rules allow, all or nothing. Returns the new settings.

@@ -185,7 +185,7 @@ public final class LockingStorage: RetentionEnforcing, @unchecked Sendable {
         shared.lock.lock()
         if let (s, at) = shared.settings, Date().timeIntervalSince(at) < 30 { shared.lock.unlock(); return s }
         shared.lock.unlock()
-        let s = try Series(storage: base, prefix: "settings").latest(ProtectionSettings.self)?.value ?? .defaults
+        let s = try Series(storage: base, prefix: "settings").current(ProtectionSettings.self)?.value ?? .defaults
         remember(s)
         return s
     }

@@ -29,6 +29,22 @@ struct Series: Sendable {
         return (last.seq, try VaultJSON.decode(type, from: try storage.get(last.key), what: last.key))
     }
 
+    /// `latest`, for a series whose latest record is a value in force (the protection settings):
+    /// refused (`.corrupt`) when a newer record exists but a DELETE hid it (versioned storages,
+    /// one version listing), since the latest visible record is then not the one in force.
+    func current<T: Decodable>(_ type: T.Type) throws -> (seq: Int, value: T)? {
+        let latest = try latest(type)
+        guard let versioned else { return latest }
+        let newer = try versioned.hiddenObjects(prefix: prefix + "/").compactMap { Series.sequence(of: $0.key) }
+            .filter { $0 > (latest?.seq ?? 0) }
+        if let first = newer.min() {
+            throw VaultError(.corrupt,
+                "\(Series.key(prefix, first)) is hidden behind a delete marker (a DELETE outside pgvault): the \(prefix) in force may be that record, not the one before it. Run `pgvault vault unhide`, then try again.",
+                location: Series.key(prefix, first))
+        }
+        return latest
+    }
+
     /// Appends `value` as record `seq`; `.objectExists` when another writer took it first.
     ///
     /// On a versioned storage (S3) a record that a plain DELETE hid is invisible to listings and

@@ -319,6 +319,17 @@ struct S3VaultTests {
         try cli.s3(0, ["hold", "clear", p2, "--vault", vault, "--reason", "closed"], env)
         try cli.s3(0, ["audit", "--verify", "--vault", vault], env)
 
+        // The settings in force hidden: pgvault refuses to act on the ones before them.
+        try cli.s3(0, ["vault", "set", "--vault", vault, "--soft-delete-days", "30"], env)
+        let settingsKey = try #require(try raw.list(prefix: "settings/").last?.key)
+        try raw.delete(settingsKey)
+        let stale = try cli.s3(1, ["vault", "show", "--vault", vault], env)
+        #expect(stale.stderr.contains("hidden behind a delete marker") && stale.stderr.contains("vault unhide"), "\(stale.stderr)")
+        let settingsBack = try #require(try cli.json(try cli.s3(0, ["vault", "unhide", "--json", "--vault", vault], env)) as? [String: Any])
+        #expect(keys(settingsBack["restored"]) == [settingsKey], "\(settingsBack)")
+        let shown = try cli.s3(0, ["vault", "show", "--vault", vault], env)
+        #expect(shown.stdout.contains("30 days"), "\(shown.stdout)")
+
         // What pgvault removed itself stays removed: a point deleted with soft delete off.
         let own = try env.url(objectLock: true, "unhide-own")
         try cli.s3(0, ["init", own, "--immutability", "disabled"], env)
