@@ -45,10 +45,15 @@ public enum ObjectLock {
         return LockingStorage(base: s.base, chunkUntil: s.chunkUntil, manifestUntil: until, shared: s.shared)
     }
 
+    /// The storage that keeps object versions and enforces retention under `storage` (itself,
+    /// or the base of a locking view); nil for one that does not (a filesystem, memory).
+    static func versioned(_ storage: any Storage) -> (any RetentionEnforcing)? {
+        (storage as? LockingStorage)?.base ?? (storage as? any RetentionEnforcing)
+    }
+
     /// Refuses immutability on a bucket without Object Lock (called before the setting changes).
     public static func requireSupport(_ storage: any Storage) throws {
-        let base = (storage as? LockingStorage)?.base ?? (storage as? any RetentionEnforcing)
-        guard let base else { return }
+        guard let base = versioned(storage) else { return }
         guard try base.objectLockEnabled() else {
             throw VaultError(.storage,
                 "Immutability on an S3 vault needs a bucket with Object Lock enabled, and the bucket of \(storage.location) does not have it (Object Lock can only be turned on when a bucket is created). Create a new bucket with Object Lock, e.g. `aws s3api create-bucket --bucket NAME --object-lock-enabled-for-bucket` (or `pgvault init s3://NAME/prefix --create-bucket`), and put the vault there.",
@@ -103,8 +108,7 @@ public enum ObjectLock {
     /// spent delete markers of chunks, manifests, state records and leases whose lock has
     /// ended, and aborts multipart uploads older than the grace period.
     public static func sweepVersions(_ storage: any Storage, olderThan cutoff: Date) throws -> Sweep? {
-        let base = (storage as? LockingStorage)?.base ?? (storage as? any RetentionEnforcing)
-        guard let base else { return nil }
+        guard let base = versioned(storage) else { return nil }
         var out = Sweep()
         for prefix in ["chunks/", "points/", "state/", "locks/", "catalog/"] {
             let r = try base.removeNoncurrentVersions(prefix: prefix, olderThan: cutoff)

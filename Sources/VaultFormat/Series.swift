@@ -34,10 +34,7 @@ struct Series: Sendable {
     /// one version listing), since the latest visible record is then not the one in force.
     func current<T: Decodable>(_ type: T.Type) throws -> (seq: Int, value: T)? {
         let latest = try latest(type)
-        guard let versioned else { return latest }
-        let newer = try versioned.hiddenObjects(prefix: prefix + "/").compactMap { Series.sequence(of: $0.key) }
-            .filter { $0 > (latest?.seq ?? 0) }
-        if let first = newer.min() {
+        if let first = try hidden(under: prefix + "/").filter({ $0 > (latest?.seq ?? 0) }).min() {
             throw VaultError(.corrupt,
                 "\(Series.key(prefix, first)) is hidden behind a delete marker (a DELETE outside pgvault): the \(prefix) in force may be that record, not the one before it. Run `pgvault vault unhide`, then try again.",
                 location: Series.key(prefix, first))
@@ -59,12 +56,19 @@ struct Series: Sendable {
     }
 
     /// The storage, when it keeps object versions (S3): only there can a record be hidden.
-    var versioned: (any RetentionEnforcing)? { (storage as? LockingStorage)?.base ?? (storage as? any RetentionEnforcing) }
+    var versioned: (any RetentionEnforcing)? { ObjectLock.versioned(storage) }
+
+    /// The numbers of the records under `listPrefix` (the series, or one record's key) that a
+    /// delete marker hides; none on a storage without versions.
+    private func hidden(under listPrefix: String) throws -> [Int] {
+        guard let versioned else { return [] }
+        return try versioned.hiddenObjects(prefix: listPrefix).compactMap { Series.sequence(of: $0.key) }
+    }
 
     /// `.corrupt` when record `seq` exists but a delete marker hides it (versioned storages).
     func checkNotHidden(_ seq: Int) throws {
         let key = Series.key(prefix, seq)
-        if let versioned, try versioned.hiddenObjects(prefix: key).contains(where: { $0.key == key }) {
+        if try hidden(under: key).contains(seq) {
             throw VaultError(.corrupt,
                 "\(key) is hidden behind a delete marker (a DELETE outside pgvault), so record \(seq) of \(prefix)/ cannot be written without burying it. Run `pgvault vault unhide` to bring it back, then try again; nothing was changed.",
                 location: key)

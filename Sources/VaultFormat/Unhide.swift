@@ -47,7 +47,7 @@ public enum Unhide {
     /// deleted is gone.
     public static func run(_ vault: Vault, dryRun: Bool, actor: String = Actor.current, now: Date = Date()) throws -> Report {
         let storage = vault.storage
-        guard let base = (storage as? LockingStorage)?.base ?? (storage as? any RetentionEnforcing) else {
+        guard let base = ObjectLock.versioned(storage) else {
             throw VaultError(.invalidArgument,
                 "The vault at \(storage.location) keeps no object versions (a filesystem vault): nothing in it can be hidden, and a deleted file is gone. Restore it from a copy of the vault (`pgvault copy`).",
                 location: storage.location)
@@ -114,7 +114,7 @@ public enum Unhide {
     /// What to add to a "missing" error about an object of `storage`: on a versioned (S3)
     /// storage a plain DELETE may only have hidden it. Empty elsewhere.
     static func hint(_ storage: any Storage) -> String {
-        storage is any RetentionEnforcing
+        ObjectLock.versioned(storage) != nil
             ? " On S3 a plain DELETE may only have hidden it: `pgvault vault unhide --dry-run` lists what can be brought back."
             : ""
     }

@@ -114,10 +114,11 @@ public struct PointVerifier {
             let t = try target(id: id)
             return includeDeleted || !t.failures.isEmpty || t.state == "active" ? t : nil
         }
+        let hint = Unhide.hint(vault.storage)
         let missing = try missingPoints(present: Set(ids)).map { m in
             Target(id: m.id, state: "missing", failures: [.init(file: nil, error: VaultError(.corrupt,
                 "The audit log records point \(m.id) as written (record \(m.seq), \(m.operation)) and never removed, but its manifest is gone: it was deleted outside pgvault." +
-                (Unhide.hint(vault.storage).isEmpty ? " Restore it from a copy of the vault (`pgvault copy`)." : Unhide.hint(vault.storage)),
+                (hint.isEmpty ? " Restore it from a copy of the vault (`pgvault copy`)." : hint),
                 location: Vault.pointKey(m.id)))], manifestDamaged: true)
         }
         return (present + missing).sorted { $0.id > $1.id }

@@ -22,6 +22,17 @@ private func waitForChunks(_ cli: CLI, _ p: Process) throws -> Process {
     throw ShellError(description: "backup finished or stalled before it stored two chunks; make the test database bigger")
 }
 
+/// Runs `body` with a tmpfs of `megabytes` MiB mounted in the test's directory, unmounted
+/// after (mounting needs root: the tests run as root in CI, see scripts/test.sh).
+private func withSmallTmpfs(_ cli: CLI, megabytes: Int, _ body: (URL) throws -> Void) throws {
+    let mnt = cli.dir.appendingPathComponent("small")
+    try FileManager.default.createDirectory(at: mnt, withIntermediateDirectories: true)
+    let m = try Shell.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", mnt.path])
+    try #require(m.status == 0, "mounting a small tmpfs needs root: \(m.stderr)")
+    defer { _ = try? Shell.run("/usr/bin/umount", ["-l", mnt.path]) }
+    try body(mnt)
+}
+
 private func pointFiles(_ cli: CLI) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: cli.vault + "/points")) ?? []).filter { $0.hasSuffix(".json") }
 }
@@ -105,21 +116,18 @@ struct CrashTests {
     @Test func diskFullFailsClearlyAndLeavesNoPoint() throws {
         let cli = try CLI("full")
         defer { cli.cleanup() }
-        // A 3 MiB tmpfs holds the vault (the tests run as root in CI, see scripts/test.sh).
-        let mnt = cli.dir.appendingPathComponent("small")
-        try FileManager.default.createDirectory(at: mnt, withIntermediateDirectories: true)
-        let m = try Shell.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt.path])
-        try #require(m.status == 0, "mounting a small tmpfs needs root: \(m.stderr)")
-        defer { _ = try? Shell.run("/usr/bin/umount", ["-l", mnt.path]) }
-        let vault = mnt.appendingPathComponent("vault").path
         let db = try cli.createDatabase(TestEnvironment.uniqueName("df"))
         defer { cli.drop(db) }
         try loadBulkData(cli, db, mb: 12)
-        try cli.expect(0, ["init", vault])
-        let r = try cli.expect(1, ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db])
-        #expect(r.stderr.contains("disk-full") && r.stderr.contains("is full"), "\(r.stderr)")
-        let points = (try? FileManager.default.contentsOfDirectory(atPath: vault + "/points")) ?? []
-        #expect(points.isEmpty)
+        // A 3 MiB tmpfs holds the vault.
+        try withSmallTmpfs(cli, megabytes: 3) { mnt in
+            let vault = mnt.appendingPathComponent("vault").path
+            try cli.expect(0, ["init", vault])
+            let r = try cli.expect(1, ["backup", "--vault", vault, "--conninfo", cli.base, "--database", db])
+            #expect(r.stderr.contains("disk-full") && r.stderr.contains("is full"), "\(r.stderr)")
+            let points = (try? FileManager.default.contentsOfDirectory(atPath: vault + "/points")) ?? []
+            #expect(points.isEmpty)
+        }
     }
 
     @Test func aRestoreOntoAFullDiskFailsClearlyAndLeavesNoPartialFile() throws {
@@ -130,24 +138,20 @@ struct CrashTests {
         try loadBulkData(cli, db, mb: 6)
         try cli.initVault()
         try cli.expect(0, ["backup", "--vault", cli.vault, "--conninfo", cli.base, "--database", db, "--quiet"])
-        // A 2 MiB tmpfs takes the small files, not the dump (the tests run as root in CI).
-        let mnt = cli.dir.appendingPathComponent("small")
-        try FileManager.default.createDirectory(at: mnt, withIntermediateDirectories: true)
-        let m = try Shell.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt.path])
-        try #require(m.status == 0, "mounting a small tmpfs needs root: \(m.stderr)")
-        defer { _ = try? Shell.run("/usr/bin/umount", ["-l", mnt.path]) }
-
-        let dir = mnt.appendingPathComponent("out").path
-        let r = try cli.expect(1, ["restore", "latest", "--vault", cli.vault, "--to", dir])
-        #expect(r.stderr.contains("disk-full") && r.stderr.contains("is full"), "\(r.stderr)")
-        let left = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        #expect(!left.contains { $0.hasSuffix(".partial") || $0.hasSuffix(".dump") }, "\(left)")
-        #expect(!left.contains("SHA256SUMS") && !left.contains("RESTORE.md"), "an incomplete restore must not look complete: \(left)")
-        let tar = mnt.appendingPathComponent("out.tar").path
-        let t = try cli.expect(1, ["restore", "latest", "--vault", cli.vault, "--tar", tar])
-        #expect(t.stderr.contains("disk-full"), "\(t.stderr)")
-        let afterTar = (try? FileManager.default.contentsOfDirectory(atPath: mnt.path)) ?? []
-        #expect(!afterTar.contains { $0.hasPrefix("out.tar") || $0.hasPrefix(".out.tar") }, "no partial archive: \(afterTar)")
+        // A 2 MiB tmpfs takes the small files, not the dump.
+        try withSmallTmpfs(cli, megabytes: 2) { mnt in
+            let dir = mnt.appendingPathComponent("out").path
+            let r = try cli.expect(1, ["restore", "latest", "--vault", cli.vault, "--to", dir])
+            #expect(r.stderr.contains("disk-full") && r.stderr.contains("is full"), "\(r.stderr)")
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+            #expect(!left.contains { $0.hasSuffix(".partial") || $0.hasSuffix(".dump") }, "\(left)")
+            #expect(!left.contains("SHA256SUMS") && !left.contains("RESTORE.md"), "an incomplete restore must not look complete: \(left)")
+            let tar = mnt.appendingPathComponent("out.tar").path
+            let t = try cli.expect(1, ["restore", "latest", "--vault", cli.vault, "--tar", tar])
+            #expect(t.stderr.contains("disk-full"), "\(t.stderr)")
+            let afterTar = (try? FileManager.default.contentsOfDirectory(atPath: mnt.path)) ?? []
+            #expect(!afterTar.contains { $0.hasPrefix("out.tar") || $0.hasPrefix(".out.tar") }, "no partial archive: \(afterTar)")
+        }
         // The job records say why.
         let jobs = try #require(try cli.json(try cli.expect(0, ["jobs", "--vault", cli.vault, "--json"])) as? [[String: Any]])
         let failed = jobs.filter { $0["kind"] as? String == "restore" && $0["status"] as? String == "failed" }
